@@ -1,0 +1,229 @@
+#include "mmu/page_table.h"
+
+#include <algorithm>
+
+namespace mmusim::mmu {
+
+const char* to_string(EditStatus status) {
+  switch (status) {
+    case EditStatus::kOk:
+      return "ok";
+    case EditStatus::kMisaligned:
+      return "misaligned";
+    case EditStatus::kNonCanonical:
+      return "non-canonical range";
+    case EditStatus::kAlreadyMapped:
+      return "already mapped";
+    case EditStatus::kWouldSplit:
+      return "range covers part of a large page";
+    case EditStatus::kOutOfMemory:
+      return "out of memory for page tables";
+  }
+  return "?";
+}
+
+PageTableEditor::PageTableEditor(PhysMem& memory, FrameAllocator& frames, PagingMode mode,
+                                 PteObserver* observer)
+    : memory_(memory), frames_(frames), mode_(mode), observer_(observer) {}
+
+std::optional<Pfn> PageTableEditor::create_root(std::uint32_t node) {
+  auto pfn = frames_.allocate_frame(node);
+  if (pfn) {
+    memory_.zero_frame(*pfn);
+    ++stats_.tables_allocated;
+  }
+  return pfn;
+}
+
+EditResult PageTableEditor::populate_kernel_half(Pfn root) {
+  EditResult result;
+  for (unsigned index = 256; index < 512; ++index) {
+    const PhysAddr slot = root.addr() + std::uint64_t{index} * 8;
+    if (Pte{memory_.read_u64(slot)}.present()) continue;
+    auto table = frames_.allocate_frame(0);
+    if (!table) {
+      result.status = EditStatus::kOutOfMemory;
+      return result;
+    }
+    memory_.zero_frame(*table);
+    memory_.write_u64(slot, Pte::table(*table, /*writable=*/true, /*user=*/false).raw());
+    ++result.tables_allocated;
+    ++stats_.tables_allocated;
+  }
+  return result;
+}
+
+void PageTableEditor::share_kernel_half(Pfn to, Pfn from) {
+  for (unsigned index = 256; index < 512; ++index) {
+    const std::uint64_t offset = std::uint64_t{index} * 8;
+    memory_.write_u64(to.addr() + offset, memory_.read_u64(from.addr() + offset));
+  }
+}
+
+EditResult PageTableEditor::map(Pfn root, VirtAddr va, std::uint64_t length, Pfn frame,
+                                PageSize size, const PteFlags& flags) {
+  Edit edit(Op::kMap, size, frame);
+  edit.flags = flags;
+  if (!va.is_aligned(size) || (length & (page_bytes(size) - 1)) != 0 ||
+      (frame.value() & ((page_bytes(size) >> kPageShift) - 1)) != 0) {
+    return EditResult{EditStatus::kMisaligned, 0, 0, va};
+  }
+  return apply(root, va, length, edit);
+}
+
+EditResult PageTableEditor::map_pages(Pfn root, VirtAddr va, const std::vector<Pfn>& frames,
+                                      const PteFlags& flags) {
+  Edit edit(Op::kMap, PageSize::k4K, Pfn{0});
+  edit.frames = &frames;
+  edit.flags = flags;
+  if (!va.is_aligned(PageSize::k4K)) return EditResult{EditStatus::kMisaligned, 0, 0, va};
+  return apply(root, va, frames.size() * kPageBytes, edit);
+}
+
+EditResult PageTableEditor::unmap(Pfn root, VirtAddr va, std::uint64_t length) {
+  Edit edit(Op::kUnmap, PageSize::k4K, Pfn{0});
+  if (!va.is_aligned(PageSize::k4K) || (length & (kPageBytes - 1)) != 0) {
+    return EditResult{EditStatus::kMisaligned, 0, 0, va};
+  }
+  return apply(root, va, length, edit);
+}
+
+EditResult PageTableEditor::protect(Pfn root, VirtAddr va, std::uint64_t length,
+                                    const PteFlags& flags) {
+  Edit edit(Op::kProtect, PageSize::k4K, Pfn{0});
+  edit.flags = flags;
+  if (!va.is_aligned(PageSize::k4K) || (length & (kPageBytes - 1)) != 0) {
+    return EditResult{EditStatus::kMisaligned, 0, 0, va};
+  }
+  return apply(root, va, length, edit);
+}
+
+EditResult PageTableEditor::apply(Pfn root, VirtAddr va, std::uint64_t length, Edit& edit) {
+  if (length == 0) return edit.result;
+  const std::uint64_t first = va.value();
+  const std::uint64_t last = first + (length - 1);
+  const bool same_half = (first >> 63) == (last >> 63);
+  if (last < first || !same_half || !mode_.is_canonical(va) ||
+      !mode_.is_canonical(VirtAddr{last})) {
+    edit.result.status = EditStatus::kNonCanonical;
+    edit.result.failed_at = va;
+    return edit.result;
+  }
+  walk(root, mode_.top(), first, last, edit);
+  return edit.result;
+}
+
+std::optional<Pfn> PageTableEditor::new_table(Edit& edit) {
+  auto pfn = frames_.allocate_frame(0);
+  if (!pfn) return std::nullopt;
+  memory_.zero_frame(*pfn);
+  ++edit.result.tables_allocated;
+  ++stats_.tables_allocated;
+  return pfn;
+}
+
+bool PageTableEditor::walk(Pfn table, Level level, std::uint64_t first, std::uint64_t last,
+                           Edit& edit) {
+  const std::uint64_t span = std::uint64_t{1} << level_shift(level);
+  std::uint64_t va = first;
+  for (;;) {
+    const std::uint64_t entry_base = va & ~(span - 1);
+    const std::uint64_t entry_last = entry_base + (span - 1);
+    const std::uint64_t sub_last = std::min(last, entry_last);
+    const PhysAddr slot = slot_addr(table, level, va);
+    const Pte pte{memory_.read_u64(slot)};
+
+    if (edit.op == Op::kMap) {
+      if (level == leaf_level(edit.size)) {
+        if (!edit_leaf(slot, pte, level, va, edit)) return false;
+      } else if (pte.present() && pte.is_leaf(level)) {
+        edit.result.status = EditStatus::kAlreadyMapped;
+        edit.result.failed_at = VirtAddr{va};
+        return false;
+      } else {
+        Pfn next = pte.table_pfn();
+        if (!pte.present()) {
+          auto created = new_table(edit);
+          if (!created) {
+            edit.result.status = EditStatus::kOutOfMemory;
+            edit.result.failed_at = VirtAddr{va};
+            return false;
+          }
+          next = *created;
+          const bool user_half = (va >> 63) == 0;
+          memory_.write_u64(slot, Pte::table(next, /*writable=*/true, user_half).raw());
+        }
+        if (!walk(next, level_below(level), va, sub_last, edit)) return false;
+      }
+    } else if (pte.present()) {
+      if (pte.is_leaf(level)) {
+        if (va != entry_base || sub_last != entry_last) {
+          edit.result.status = EditStatus::kWouldSplit;
+          edit.result.failed_at = VirtAddr{va};
+          return false;
+        }
+        if (!edit_leaf(slot, pte, level, va, edit)) return false;
+      } else if (!walk(pte.table_pfn(), level_below(level), va, sub_last, edit)) {
+        return false;
+      }
+    }
+    if (sub_last == last) return true;
+    va = sub_last + 1;
+  }
+}
+
+bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64_t va,
+                                Edit& edit) {
+  switch (edit.op) {
+    case Op::kMap: {
+      if (old.present()) {
+        edit.result.status = EditStatus::kAlreadyMapped;
+        edit.result.failed_at = VirtAddr{va};
+        return false;
+      }
+      Pfn frame = edit.next_frame;
+      if (edit.frames != nullptr) {
+        frame = (*edit.frames)[edit.frame_index++];
+      } else {
+        edit.next_frame = edit.next_frame + (page_bytes(edit.size) >> kPageShift);
+      }
+      memory_.write_u64(slot, make_leaf(level, frame, edit.flags).raw());
+      ++stats_.leaves_set;
+      break;
+    }
+    case Op::kUnmap:
+      memory_.write_u64(slot, 0);
+      ++stats_.leaves_cleared;
+      if (observer_ != nullptr) observer_->leaf_changed(slot, VirtAddr{va}, leaf_size(level));
+      break;
+    case Op::kProtect: {
+      std::uint64_t keep = pte_bits::kAddrMask | pte_bits::kAccessed | pte_bits::kDirty;
+      if (level == Level::kPt) keep |= pte_bits::kPageSize;  // bit 7 is PAT in a PTE
+      const std::uint64_t updated = (old.raw() & keep) | edit.flags.leaf_bits(level);
+      if (updated == old.raw()) return true;
+      memory_.write_u64(slot, updated);
+      ++stats_.leaves_changed;
+      if (observer_ != nullptr) observer_->leaf_changed(slot, VirtAddr{va}, leaf_size(level));
+      break;
+    }
+  }
+  ++edit.result.entries_written;
+  return true;
+}
+
+std::optional<Mapping> PageTableEditor::lookup(Pfn root, VirtAddr va) const {
+  if (!mode_.is_canonical(va)) return std::nullopt;
+  Pfn table = root;
+  for (Level level = mode_.top();; level = level_below(level)) {
+    const PhysAddr slot = slot_addr(table, level, va.value());
+    const Pte pte{memory_.read_u64(slot)};
+    if (!pte.present()) return std::nullopt;
+    if (pte.is_leaf(level)) {
+      return Mapping{pte.leaf_pfn(level), leaf_size(level), pte, slot};
+    }
+    if (level == Level::kPt) return std::nullopt;
+    table = pte.table_pfn();
+  }
+}
+
+}  // namespace mmusim::mmu

@@ -1,0 +1,148 @@
+#include "mmu/phys_mem.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+namespace mmusim::mmu {
+
+PhysMem::PhysMem(const PhysMemConfig& config)
+    : size_bytes_(config.size_bytes & ~(kPageBytes - 1)),
+      numa_nodes_(std::max<std::uint32_t>(1, config.numa_nodes)) {}
+
+std::uint32_t PhysMem::node_of(Pfn pfn) const {
+  const std::uint64_t per_node = frame_count() / numa_nodes_;
+  if (per_node == 0) return 0;
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(pfn.value() / per_node, numa_nodes_ - 1));
+}
+
+Pfn PhysMem::node_first_frame(std::uint32_t node) const {
+  return Pfn{frame_count() / numa_nodes_ * node};
+}
+
+std::uint64_t PhysMem::node_frame_count(std::uint32_t node) const {
+  const std::uint64_t per_node = frame_count() / numa_nodes_;
+  // The last node takes the remainder.
+  return node + 1 == numa_nodes_ ? frame_count() - per_node * node : per_node;
+}
+
+const PhysMem::Frame* PhysMem::find(std::uint64_t pfn) const {
+  auto it = frames_.find(pfn);
+  return it == frames_.end() ? nullptr : it->second.get();
+}
+
+PhysMem::Frame* PhysMem::materialise(std::uint64_t pfn) {
+  auto& slot = frames_[pfn];
+  if (!slot) {
+    slot = std::make_unique<Frame>();
+    slot->fill(0);
+    ++stats_.frames_materialised;
+  }
+  return slot.get();
+}
+
+std::uint64_t PhysMem::read_u64(PhysAddr addr) const {
+  if (addr.value() + 8 > size_bytes_) {
+    ++stats_.out_of_range_accesses;
+    return 0;
+  }
+  const Frame* frame = find(addr.value() >> kPageShift);
+  if (frame == nullptr) return 0;
+  std::uint64_t value;
+  std::memcpy(&value, frame->data() + (addr.value() & (kPageBytes - 1)), sizeof value);
+  return value;
+}
+
+void PhysMem::write_u64(PhysAddr addr, std::uint64_t value) {
+  if (addr.value() + 8 > size_bytes_) {
+    ++stats_.out_of_range_accesses;
+    return;
+  }
+  Frame* frame = materialise(addr.value() >> kPageShift);
+  std::memcpy(frame->data() + (addr.value() & (kPageBytes - 1)), &value, sizeof value);
+}
+
+void PhysMem::read(PhysAddr addr, void* dst, std::uint64_t bytes) const {
+  auto* out = static_cast<std::uint8_t*>(dst);
+  std::uint64_t at = addr.value();
+  while (bytes > 0) {
+    const std::uint64_t offset = at & (kPageBytes - 1);
+    const std::uint64_t chunk = std::min(bytes, kPageBytes - offset);
+    const Frame* frame = at + chunk <= size_bytes_ ? find(at >> kPageShift) : nullptr;
+    if (at + chunk > size_bytes_) ++stats_.out_of_range_accesses;
+    if (frame == nullptr) {
+      std::memset(out, 0, chunk);
+    } else {
+      std::memcpy(out, frame->data() + offset, chunk);
+    }
+    out += chunk;
+    at += chunk;
+    bytes -= chunk;
+  }
+}
+
+void PhysMem::write(PhysAddr addr, const void* src, std::uint64_t bytes) {
+  const auto* in = static_cast<const std::uint8_t*>(src);
+  std::uint64_t at = addr.value();
+  while (bytes > 0) {
+    const std::uint64_t offset = at & (kPageBytes - 1);
+    const std::uint64_t chunk = std::min(bytes, kPageBytes - offset);
+    if (at + chunk > size_bytes_) {
+      ++stats_.out_of_range_accesses;
+    } else {
+      std::memcpy(materialise(at >> kPageShift)->data() + offset, in, chunk);
+    }
+    in += chunk;
+    at += chunk;
+    bytes -= chunk;
+  }
+}
+
+void PhysMem::zero_frame(Pfn pfn) {
+  // A frame that was never written already reads as zero: nothing to materialise.
+  auto it = frames_.find(pfn.value());
+  if (it != frames_.end()) it->second->fill(0);
+}
+
+SimpleFrameAllocator::SimpleFrameAllocator(const PhysMem& memory, std::uint64_t reserved_frames)
+    : memory_(memory) {
+  for (std::uint32_t n = 0; n < memory.numa_nodes(); ++n) {
+    const std::uint64_t first = memory.node_first_frame(n).value();
+    const std::uint64_t end = first + memory.node_frame_count(n);
+    nodes_.push_back(Node{n == 0 ? std::min(first + reserved_frames, end) : first, end, {}});
+  }
+}
+
+std::optional<Pfn> SimpleFrameAllocator::take(Node& node) {
+  if (!node.free.empty()) {
+    std::pop_heap(node.free.begin(), node.free.end(), std::greater<>());
+    const std::uint64_t pfn = node.free.back();
+    node.free.pop_back();
+    ++allocated_;
+    return Pfn{pfn};
+  }
+  if (node.next < node.end) {
+    ++allocated_;
+    return Pfn{node.next++};
+  }
+  return std::nullopt;
+}
+
+std::optional<Pfn> SimpleFrameAllocator::allocate_frame(std::uint32_t node) {
+  if (node >= nodes_.size()) node = 0;
+  if (auto pfn = take(nodes_[node])) return pfn;
+  for (auto& other : nodes_) {
+    if (auto pfn = take(other)) return pfn;
+  }
+  return std::nullopt;
+}
+
+void SimpleFrameAllocator::free_frame(Pfn pfn) {
+  Node& node = nodes_[memory_.node_of(pfn)];
+  node.free.push_back(pfn.value());
+  std::push_heap(node.free.begin(), node.free.end(), std::greater<>());
+  --allocated_;
+}
+
+}  // namespace mmusim::mmu

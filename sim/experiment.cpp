@@ -1,0 +1,261 @@
+#include "sim/experiment.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <systemc>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "sim/config_io.h"
+#include "sim/stats_io.h"
+#include "sim/time.h"
+#include "sim/version.h"
+#include "workloads/workload.h"
+
+namespace mmusim::sim {
+namespace {
+
+// A fresh SystemC kernel for every run, so that one process can run several experiments.
+void fresh_simcontext() {
+  static bool first = true;
+  if (!first) {
+    sc_core::sc_simcontext* old = sc_core::sc_curr_simcontext;
+    sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
+    sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
+    delete old;
+  }
+  first = false;
+  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
+                                          sc_core::SC_DO_NOTHING);
+}
+
+std::string with_commas(std::uint64_t value) {
+  std::string digits = std::to_string(value);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
+  return digits;
+}
+
+std::string percent(std::uint64_t part, std::uint64_t whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", whole == 0 ? 0.0 : 100.0 * part / whole);
+  return buf;
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+std::uint64_t peak_rss_kib() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_maxrss);
+}
+
+std::string summarise(const ExperimentConfig& config, const RunOptions& options,
+                      const nlohmann::ordered_json& stats, double wall_seconds) {
+  const auto& sim = stats["sim"];
+  const auto& total = stats["total"];
+  const auto& tr = total["translation"];
+  const auto& inval = total["invalidation"];
+  const auto& cycles = total["cycles"];
+  const auto& walker = total["walker"];
+  const std::uint64_t translations = tr["translations"];
+  const std::uint64_t busy = cycles["busy"];
+  std::uint64_t faults = 0;
+  for (const auto& item : tr["faults"].items()) faults += item.value().get<std::uint64_t>();
+  const std::uint64_t walks = walker["walks"];
+  const std::uint64_t psc_hits = walker["psc_hits_pde"].get<std::uint64_t>() +
+                                 walker["psc_hits_pdpte"].get<std::uint64_t>() +
+                                 walker["psc_hits_pml4e"].get<std::uint64_t>() +
+                                 walker["psc_hits_pml5e"].get<std::uint64_t>();
+  const std::uint64_t ops = sim["ops"];
+
+  std::ostringstream out;
+  out << "mmusim " << kVersion << ": " << options.config_name << "\n";
+  out << "  machine        " << config.platform.cpus << " CPUs (" << config.platform.topology.sockets
+      << " socket" << (config.platform.topology.sockets == 1 ? "" : "s") << "), "
+      << config.platform.frequency_mhz << " MHz, " << config.mmu.paging_levels
+      << "-level paging, PCID " << (config.mmu.pcid ? "on" : "off") << "\n";
+  out << "  simulated      " << with_commas(sim["cycles"]) << " cycles ("
+      << fixed(sim["seconds"].get<double>() * 1e6, 2) << " us), " << with_commas(ops)
+      << " ops, " << sim["stop_reason"].get<std::string>() << "\n";
+  if (!sim["stop_detail"].get<std::string>().empty()) {
+    out << "  stopped        " << sim["stop_detail"].get<std::string>() << "\n";
+  }
+  out << "  translations   " << with_commas(translations) << ": L1 hits "
+      << percent(tr["l1_hits"], translations) << ", L2 hits " << percent(tr["l2_hits"], translations)
+      << ", walks " << percent(tr["misses"], translations) << "\n";
+  out << "  walker         " << with_commas(walks) << " walks, avg "
+      << fixed(walks == 0 ? 0.0 : walker["walk_cycles"].get<double>() / walks, 1)
+      << " cycles, " << with_commas(walker["memory_reads"]) << " entry reads, PSC hits "
+      << percent(psc_hits, walks) << "\n";
+  out << "  invalidations  INVLPG " << with_commas(inval["invlpg"]) << ", CR3 writes "
+      << with_commas(inval["mov_cr3"].get<std::uint64_t>() + inval["mov_cr3_noflush"].get<std::uint64_t>())
+      << ", INVPCID "
+      << with_commas(inval["invpcid_individual"].get<std::uint64_t>() +
+                     inval["invpcid_single_context"].get<std::uint64_t>() +
+                     inval["invpcid_all_global"].get<std::uint64_t>() +
+                     inval["invpcid_all_nonglobal"].get<std::uint64_t>())
+      << ", PGE toggles " << with_commas(inval["pge_toggles"]) << "\n";
+  out << "  faults         " << with_commas(faults) << "; stale TLB hits "
+      << with_commas(stats["sanitizer"]["stale_tlb_hits"]) << "\n";
+  out << "  cycles (busy)  " << with_commas(busy) << ": work " << percent(cycles["work"], busy)
+      << ", TLB " << percent(cycles["tlb"], busy) << ", walks " << percent(cycles["walk"], busy)
+      << ", invalidation " << percent(cycles["invalidation"], busy) << ", page tables "
+      << percent(cycles["page_table"], busy) << "\n";
+  if (options.write_outputs) {
+    const std::filesystem::path dir(options.out_dir);
+    out << "  output         " << (dir / "stats.json").string() << ", "
+        << (dir / "config.json").string() << "\n";
+  }
+  out << "  host           " << fixed(wall_seconds, 2) << " s, "
+      << with_commas(wall_seconds > 0 ? static_cast<std::uint64_t>(ops / wall_seconds) : 0)
+      << " ops/s, peak RSS " << peak_rss_kib() / 1024 << " MiB\n";
+  return out.str();
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(temporary + ": cannot create the file");
+    out << text;
+    out.close();
+    if (!out) throw std::runtime_error(temporary + ": write failed");
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) throw std::runtime_error(path + ": cannot rename into place: " + ec.message());
+}
+
+nlohmann::ordered_json collect_stats(const Platform& platform) {
+  using nlohmann::ordered_json;
+  const ExperimentConfig& config = platform.config();
+  CpuStats total;
+  ordered_json per_cpu = ordered_json::array();
+  std::uint64_t end_cycle = 0;
+  for (int i = 0; i < platform.cpu_count(); ++i) {
+    const Cpu& cpu = platform.cpu(i);
+    const CpuStats stats = cpu.stats();
+    add_stats(total, stats);
+    end_cycle = std::max(end_cycle, cpu.finish_cycle());
+    if (config.output.per_cpu) {
+      ordered_json entry = ordered_json::object();
+      entry["cpu"] = i;
+      entry["finish_cycle"] = cpu.finish_cycle();
+      const ordered_json counters = stats_to_json(stats);
+      for (const auto& item : counters.items()) entry[item.key()] = item.value();
+      per_cpu.push_back(entry);
+    }
+  }
+  ordered_json out = ordered_json::object();
+  out["format"] = "mmusim-stats 1";
+  ordered_json sim = ordered_json::object();
+  sim["cpus"] = platform.cpu_count();
+  sim["frequency_mhz"] = config.platform.frequency_mhz;
+  sim["cycles"] = end_cycle;
+  sim["seconds"] = static_cast<double>(end_cycle) / (config.platform.frequency_mhz * 1e6);
+  sim["ops"] = total.ops.total;
+  sim["stop_reason"] = to_string(platform.stop_reason());
+  sim["stop_detail"] = platform.stop_detail();
+  sim["warnings"] = platform.warnings().size() + platform.warnings_dropped();
+  out["sim"] = sim;
+  out["total"] = stats_to_json(total);
+
+  ordered_json memory = ordered_json::object();
+  memory["physical"] = stats_to_json(platform.memory().stats());
+  memory["page_tables"] = stats_to_json(platform.editor().stats());
+  out["memory"] = memory;
+
+  ordered_json sanitizer = ordered_json::object();
+  sanitizer["stale_check"] = config.run.stale_check;
+  sanitizer["stale_tlb_hits"] = total.translation.stale_hits;
+  if (const tlb::StaleTracker* tracker = platform.tracker()) {
+    const ordered_json counters = stats_to_json(tracker->stats());
+    for (const auto& item : counters.items()) sanitizer[item.key()] = item.value();
+  }
+  out["sanitizer"] = sanitizer;
+  if (config.output.per_cpu) out["per_cpu"] = per_cpu;
+  return out;
+}
+
+RunResult run_experiment(const ExperimentConfig& config, const RunOptions& options) {
+  fresh_simcontext();
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(cycles_to_time(config.run.quantum_cycles));
+
+  std::unique_ptr<workloads::Workload> workload = workloads::make_workload(
+      config.workload, static_cast<int>(config.platform.cpus), config.run.seed);
+  auto platform = std::make_unique<Platform>("platform", config);
+  const std::vector<workloads::Op> boot = workload->boot_ops();
+  platform->boot(boot);
+  for (int i = 0; i < platform->cpu_count(); ++i) platform->cpu(i).set_source(workload->source(i));
+
+  std::ofstream record;
+  std::unique_ptr<workloads::TraceWriter> recorder;
+  if (!options.record_path.empty()) {
+    record.open(options.record_path + ".tmp", std::ios::binary | std::ios::trunc);
+    if (!record) throw std::runtime_error(options.record_path + ".tmp: cannot create the file");
+    recorder = std::make_unique<workloads::TraceWriter>(
+        record, platform->cpu_count(), "recorded by mmusim " + std::string(kVersion));
+    for (const auto& op : boot) recorder->write_boot(op);
+    platform->record_to(recorder.get());
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  sc_core::sc_start();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (platform->error()) {
+    if (record.is_open()) {
+      record.close();
+      std::filesystem::remove(options.record_path + ".tmp");
+    }
+    std::rethrow_exception(platform->error());
+  }
+
+  RunResult result;
+  result.stats = collect_stats(*platform);
+  nlohmann::ordered_json host = nlohmann::ordered_json::object();
+  host["mmusim_version"] = kVersion;
+  host["wall_seconds"] = wall;
+  host["peak_rss_kib"] = peak_rss_kib();
+  host["ops_per_second"] = wall > 0 ? result.stats["sim"]["ops"].get<double>() / wall : 0.0;
+  result.stats["host"] = host;
+  result.stop_reason = platform->stop_reason();
+  result.stop_detail = platform->stop_detail();
+  result.warnings = platform->warnings();
+  if (platform->warnings_dropped() > 0) {
+    result.warnings.push_back("(" + std::to_string(platform->warnings_dropped()) +
+                              " more warnings not shown)");
+  }
+
+  if (record.is_open()) {
+    record.close();
+    if (!record) throw std::runtime_error(options.record_path + ": write failed");
+    std::filesystem::rename(options.record_path + ".tmp", options.record_path);
+  }
+  if (options.write_outputs) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.out_dir, ec);
+    if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
+    const std::filesystem::path dir(options.out_dir);
+    write_file_atomically((dir / "stats.json").string(), result.stats.dump(2) + "\n");
+    write_file_atomically((dir / "config.json").string(),
+                          config_to_json(config).dump(2) + "\n");
+  }
+  result.summary = summarise(config, options, result.stats, wall);
+  return result;
+}
+
+}  // namespace mmusim::sim

@@ -1,0 +1,178 @@
+#include "sim/platform.h"
+
+#include <stdexcept>
+
+namespace mmusim::sim {
+
+using workloads::Op;
+using workloads::OpKind;
+namespace op_flags = workloads::op_flags;
+
+namespace {
+
+constexpr std::uint64_t kReservedLowFrames = 256;  // the first 1 MiB stays unused
+constexpr std::size_t kMaxWarnings = 20;
+
+mmu::PteFlags flags_of(const Op& op) {
+  mmu::PteFlags flags;
+  flags.writable = !op.has(op_flags::kReadOnly);
+  flags.user = op.has(op_flags::kUser);
+  flags.no_execute = op.has(op_flags::kNoExecute);
+  flags.global = op.has(op_flags::kGlobal);
+  flags.write_through = op.has(op_flags::kWriteThrough);
+  flags.cache_disable = op.has(op_flags::kCacheDisable);
+  return flags;
+}
+
+}  // namespace
+
+const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::kCompleted:
+      return "completed";
+    case StopReason::kMaxOps:
+      return "max_ops";
+    case StopReason::kMaxCycles:
+      return "max_cycles";
+    case StopReason::kStaleTlbHit:
+      return "stale_tlb_hit";
+    case StopReason::kError:
+      return "error";
+  }
+  return "?";
+}
+
+Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
+    : sc_module(name),
+      config_(config),
+      memory_(config.platform.memory),
+      frames_(memory_, kReservedLowFrames),
+      tracker_(config.run.stale_check ? std::make_unique<tlb::StaleTracker>() : nullptr),
+      editor_(memory_, frames_, config.mmu.mode(), tracker_.get()),
+      huge_cursor_(memory_.frame_count()) {
+  auto root = editor_.create_root();
+  if (!root || !editor_.populate_kernel_half(*root).ok()) {
+    throw std::invalid_argument("platform.memory.size is too small for the kernel page tables");
+  }
+  kernel_root_ = *root;
+  for (std::uint32_t i = 0; i < config.platform.cpus; ++i) {
+    const std::string cpu_name = "cpu" + std::to_string(i);
+    cpus_.push_back(std::make_unique<Cpu>(cpu_name.c_str(), static_cast<int>(i), *this));
+    cpus_.back()->unit().load_cr3(kernel_root_, mmu::Pcid{0});
+    if (tracker_) tracker_->add_unit(&cpus_.back()->unit());
+  }
+}
+
+Platform::~Platform() = default;
+
+mmu::Pfn Platform::address_space(std::uint32_t mm) {
+  if (mm == 0) return kernel_root_;
+  auto it = user_spaces_.find(mm);
+  if (it != user_spaces_.end()) return it->second;
+  auto root = editor_.create_root();
+  if (!root) throw std::runtime_error("out of physical memory for a page-table root");
+  editor_.share_kernel_half(*root, kernel_root_);
+  user_spaces_.emplace(mm, *root);
+  return *root;
+}
+
+std::optional<mmu::Pfn> Platform::allocate_block(mmu::PageSize size) {
+  const std::uint64_t frames = mmu::page_bytes(size) >> mmu::kPageShift;
+  const std::uint64_t start = (huge_cursor_ - frames) & ~(frames - 1);
+  if (huge_cursor_ < frames || start < kReservedLowFrames + frames) return std::nullopt;
+  huge_cursor_ = start;
+  return mmu::Pfn{start};
+}
+
+mmu::EditResult Platform::edit(const Op& op) {
+  const mmu::Pfn root = address_space(op.mm);
+  const mmu::VirtAddr va{op.addr};
+  switch (op.kind) {
+    case OpKind::kUnmap:
+      return editor_.unmap(root, va, op.size);
+    case OpKind::kProtect:
+      return editor_.protect(root, va, op.size, flags_of(op));
+    case OpKind::kMap:
+      break;
+    default:
+      throw std::logic_error("Platform::edit: not a page-table op");
+  }
+  const mmu::PteFlags flags = flags_of(op);
+  if (op.has(op_flags::kHasFrame)) {
+    return editor_.map(root, va, op.size, mmu::Pfn{op.value}, op.page, flags);
+  }
+  // No frame named: back the mapping with fresh frames.
+  if (op.page == mmu::PageSize::k4K) {
+    if ((op.size & (mmu::kPageBytes - 1)) != 0) {
+      return mmu::EditResult{mmu::EditStatus::kMisaligned, 0, 0, va};
+    }
+    std::vector<mmu::Pfn> frames;
+    frames.reserve(op.size >> mmu::kPageShift);
+    for (std::uint64_t i = 0; i < (op.size >> mmu::kPageShift); ++i) {
+      auto frame = frames_.allocate_frame(0);
+      if (!frame) return mmu::EditResult{mmu::EditStatus::kOutOfMemory, 0, 0, va};
+      frames.push_back(*frame);
+    }
+    return editor_.map_pages(root, va, frames, flags);
+  }
+  const std::uint64_t page = mmu::page_bytes(op.page);
+  if ((op.size & (page - 1)) != 0 || !va.is_aligned(op.page)) {
+    return mmu::EditResult{mmu::EditStatus::kMisaligned, 0, 0, va};
+  }
+  mmu::EditResult total;
+  for (std::uint64_t offset = 0; offset < op.size; offset += page) {
+    auto block = allocate_block(op.page);
+    if (!block) return mmu::EditResult{mmu::EditStatus::kOutOfMemory, total.entries_written,
+                                       total.tables_allocated, va + offset};
+    const mmu::EditResult one = editor_.map(root, va + offset, page, *block, op.page, flags);
+    total.entries_written += one.entries_written;
+    total.tables_allocated += one.tables_allocated;
+    if (!one.ok()) {
+      total.status = one.status;
+      total.failed_at = one.failed_at;
+      return total;
+    }
+  }
+  return total;
+}
+
+void Platform::boot(const std::vector<Op>& ops) {
+  for (const Op& op : ops) {
+    const mmu::EditResult result = edit(op);
+    if (!result.ok()) {
+      throw std::invalid_argument("boot op '" + workloads::format_op(op) + "' failed: " +
+                                  mmu::to_string(result.status) + " at " +
+                                  mmu::hex(result.failed_at.value()));
+    }
+  }
+}
+
+void Platform::op_executed(int cpu, const Op& op) {
+  if (recorder_ != nullptr) recorder_->write(cpu, op);
+  ++ops_executed_;
+  if (config_.run.max_ops != 0 && ops_executed_ >= config_.run.max_ops) {
+    request_stop(StopReason::kMaxOps);
+  }
+}
+
+void Platform::request_stop(StopReason reason, std::string detail) {
+  if (stopping()) return;
+  stop_reason_ = reason;
+  stop_detail_ = std::move(detail);
+  sc_core::sc_stop();
+}
+
+void Platform::fail(std::exception_ptr error) {
+  if (!error_) error_ = error;
+  request_stop(StopReason::kError);
+}
+
+void Platform::warn(const std::string& message) {
+  if (warnings_.size() < kMaxWarnings) {
+    warnings_.push_back(message);
+  } else {
+    ++warnings_dropped_;
+  }
+}
+
+}  // namespace mmusim::sim

@@ -1,0 +1,94 @@
+// The simulated machine: physical memory and its frame allocator, the page tables of the
+// kernel and of any user address spaces, the stale-translation tracker, and one Cpu module per
+// logical processor. It also holds what the CPUs share about the run itself: the op budget,
+// the stop request, the trace being recorded and the first error.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include "mmu/page_table.h"
+#include "mmu/phys_mem.h"
+#include "sim/config.h"
+#include "sim/cpu.h"
+#include "tlb/stale_tracker.h"
+#include "workloads/op.h"
+#include "workloads/trace.h"
+
+namespace mmusim::sim {
+
+// Why a run ended.
+enum class StopReason : std::uint8_t { kCompleted, kMaxOps, kMaxCycles, kStaleTlbHit, kError };
+[[nodiscard]] const char* to_string(StopReason reason);
+
+class Platform : public sc_core::sc_module {
+ public:
+  Platform(sc_core::sc_module_name name, const ExperimentConfig& config);
+  ~Platform() override;
+
+  [[nodiscard]] const ExperimentConfig& config() const { return config_; }
+  [[nodiscard]] int cpu_count() const { return static_cast<int>(cpus_.size()); }
+  [[nodiscard]] Cpu& cpu(int index) { return *cpus_[index]; }
+  [[nodiscard]] const Cpu& cpu(int index) const { return *cpus_[index]; }
+  [[nodiscard]] mmu::PhysMem& memory() { return memory_; }
+  [[nodiscard]] const mmu::PhysMem& memory() const { return memory_; }
+  [[nodiscard]] mmu::PageTableEditor& editor() { return editor_; }
+  [[nodiscard]] const mmu::PageTableEditor& editor() const { return editor_; }
+  [[nodiscard]] tlb::StaleTracker* tracker() { return tracker_.get(); }
+  [[nodiscard]] const tlb::StaleTracker* tracker() const { return tracker_.get(); }
+
+  // The page-table root of address space `mm` (0 is the kernel's); a user address space is
+  // created on first use, sharing the kernel half.
+  mmu::Pfn address_space(std::uint32_t mm);
+  // Applies a map, unmap or protect op to the page tables.
+  mmu::EditResult edit(const workloads::Op& op);
+  // Runs a workload's boot ops (page-table edits) before time starts.
+  void boot(const std::vector<workloads::Op>& ops);
+
+  void record_to(workloads::TraceWriter* writer) { recorder_ = writer; }
+  // Called by a CPU for every op it executes: records it and enforces run.max_ops.
+  void op_executed(int cpu, const workloads::Op& op);
+  // Ends the run early (the first reason wins).
+  void request_stop(StopReason reason, std::string detail = "");
+  [[nodiscard]] bool stopping() const { return stop_reason_ != StopReason::kCompleted; }
+  [[nodiscard]] StopReason stop_reason() const { return stop_reason_; }
+  [[nodiscard]] const std::string& stop_detail() const { return stop_detail_; }
+  // A CPU hit an error it cannot handle (a malformed trace line): stop and keep the first.
+  void fail(std::exception_ptr error);
+  [[nodiscard]] std::exception_ptr error() const { return error_; }
+  // Warnings for the log (bounded).
+  void warn(const std::string& message);
+  [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
+  [[nodiscard]] std::uint64_t warnings_dropped() const { return warnings_dropped_; }
+
+  [[nodiscard]] std::uint64_t ops_executed() const { return ops_executed_; }
+
+ private:
+  std::optional<mmu::Pfn> allocate_block(mmu::PageSize size);
+
+  ExperimentConfig config_;
+  mmu::PhysMem memory_;
+  mmu::SimpleFrameAllocator frames_;
+  std::unique_ptr<tlb::StaleTracker> tracker_;
+  mmu::PageTableEditor editor_;
+  mmu::Pfn kernel_root_;
+  std::map<std::uint32_t, mmu::Pfn> user_spaces_;
+  std::uint64_t huge_cursor_;  // large pages are carved downward from the top of memory
+  std::vector<std::unique_ptr<Cpu>> cpus_;
+  workloads::TraceWriter* recorder_ = nullptr;
+  std::uint64_t ops_executed_ = 0;
+  StopReason stop_reason_ = StopReason::kCompleted;
+  std::string stop_detail_;
+  std::exception_ptr error_;
+  std::vector<std::string> warnings_;
+  std::uint64_t warnings_dropped_ = 0;
+};
+
+}  // namespace mmusim::sim

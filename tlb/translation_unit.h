@@ -1,0 +1,181 @@
+// One CPU's address translation: its TLB structures (L1 instruction and data TLBs split by page
+// size, a unified second level), its page walker and paging-structure caches, the control
+// registers that matter (CR3 with its PCID, CR4.PCIDE and CR4.PGE), and the x86 invalidation
+// instructions with exactly the effects the Intel SDM gives them (Vol. 3A, 4.10.4.1).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "mmu/phys_mem.h"
+#include "mmu/types.h"
+#include "mmu/walker.h"
+#include "tlb/config.h"
+#include "tlb/tlb_array.h"
+
+namespace mmusim::tlb {
+
+class StaleTracker;
+
+enum class HitLevel : std::uint8_t { kL1, kL2, kWalk };
+
+struct TranslateResult {
+  mmu::PhysAddr paddr;
+  mmu::FaultKind fault = mmu::FaultKind::kNone;
+  std::uint32_t error_code = 0;
+  HitLevel level = HitLevel::kL1;
+  mmu::Cycles tlb_cycles{0};
+  mmu::Cycles walk_cycles{0};
+  bool stale_hit = false;
+  [[nodiscard]] bool ok() const { return fault == mmu::FaultKind::kNone; }
+  [[nodiscard]] mmu::Cycles cycles() const { return tlb_cycles + walk_cycles; }
+};
+
+// The INVPCID types (SDM, INVPCID instruction).
+enum class InvpcidType : std::uint8_t {
+  kIndividualAddress = 0,
+  kSingleContext = 1,
+  kAllContextsIncludingGlobal = 2,
+  kAllContexts = 3,
+};
+
+struct InvalidationStats {
+  std::uint64_t invlpg = 0;
+  std::uint64_t invlpg_entries = 0;
+  std::uint64_t mov_cr3 = 0;
+  std::uint64_t mov_cr3_noflush = 0;
+  std::uint64_t mov_cr3_entries = 0;
+  std::array<std::uint64_t, 4> invpcid{};
+  std::array<std::uint64_t, 4> invpcid_entries{};
+  std::uint64_t pge_toggles = 0;
+  std::uint64_t pge_toggle_entries = 0;
+  std::uint64_t psc_entries = 0;
+  std::uint64_t invalid_instructions = 0;
+
+  template <class V>
+  void visit(V& v) {
+    v.count("invlpg", invlpg, "INVLPG instructions");
+    v.count("invlpg_entries", invlpg_entries, "TLB entries INVLPG removed");
+    v.count("mov_cr3", mov_cr3, "CR3 writes that invalidate (no-flush bit clear)");
+    v.count("mov_cr3_noflush", mov_cr3_noflush, "CR3 writes with the no-flush bit (bit 63) set");
+    v.count("mov_cr3_entries", mov_cr3_entries, "TLB entries CR3 writes removed");
+    v.count("invpcid_individual", invpcid[0], "INVPCID type 0 (individual address)");
+    v.count("invpcid_single_context", invpcid[1], "INVPCID type 1 (single context)");
+    v.count("invpcid_all_global", invpcid[2], "INVPCID type 2 (all contexts, globals too)");
+    v.count("invpcid_all_nonglobal", invpcid[3], "INVPCID type 3 (all contexts but globals)");
+    v.count("invpcid_individual_entries", invpcid_entries[0], "TLB entries INVPCID type 0 removed");
+    v.count("invpcid_single_context_entries", invpcid_entries[1],
+            "TLB entries INVPCID type 1 removed");
+    v.count("invpcid_all_global_entries", invpcid_entries[2], "TLB entries INVPCID type 2 removed");
+    v.count("invpcid_all_nonglobal_entries", invpcid_entries[3],
+            "TLB entries INVPCID type 3 removed");
+    v.count("pge_toggles", pge_toggles, "CR4.PGE toggles (flush everything)");
+    v.count("pge_toggle_entries", pge_toggle_entries, "TLB entries CR4.PGE toggles removed");
+    v.count("psc_entries", psc_entries, "paging-structure-cache entries invalidated");
+    v.count("invalid_instructions", invalid_instructions,
+            "invalidations that raise #GP and do nothing (INVPCID unsupported or type > 3, "
+            "CR3 no-flush bit or non-zero PCID with CR4.PCIDE = 0)");
+  }
+};
+
+struct TranslationStats {
+  std::uint64_t translations = 0;
+  std::uint64_t l1_hits = 0;
+  std::uint64_t l2_hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t dirty_rewalks = 0;
+  std::uint64_t tlb_cycles = 0;
+  std::uint64_t walk_cycles = 0;
+  std::uint64_t stale_hits = 0;
+  mmu::FaultStats faults;
+
+  template <class V>
+  void visit(V& v) {
+    v.count("translations", translations, "addresses translated");
+    v.count("l1_hits", l1_hits, "translations that hit a first-level TLB");
+    v.count("l2_hits", l2_hits, "translations that missed L1 and hit the second level");
+    v.count("misses", misses, "translations that missed every TLB and walked");
+    v.count("dirty_rewalks", dirty_rewalks,
+            "stores that hit an entry filled with D clear and re-walked to set D");
+    v.cycles("tlb_cycles", tlb_cycles, "cycles spent in TLB lookups");
+    v.cycles("walk_cycles", walk_cycles, "cycles spent in page walks");
+    v.count("stale_hits", stale_hits,
+            "hits on an entry whose leaf PTE changed since it was filled (a missing flush)");
+    v.section("faults", faults, "faults raised, from a TLB entry or from a walk");
+  }
+};
+
+class TranslationUnit {
+ public:
+  // `tracker` may be null (stale-translation check off).
+  TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuConfig& mmu,
+                  mmu::PhysMem& memory, std::uint64_t seed, StaleTracker* tracker);
+  TranslationUnit(const TranslationUnit&) = delete;
+  TranslationUnit& operator=(const TranslationUnit&) = delete;
+
+  [[nodiscard]] int cpu() const { return cpu_; }
+
+  TranslateResult translate(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege);
+
+  // Loads CR3 without any invalidation (the state at boot).
+  void load_cr3(mmu::Pfn root, mmu::Pcid pcid);
+  [[nodiscard]] mmu::Pfn cr3_root() const { return root_; }
+  [[nodiscard]] mmu::Pcid current_pcid() const { return pcid_; }
+  [[nodiscard]] bool pcid_enabled() const { return pcide_; }
+  [[nodiscard]] bool invpcid_supported() const { return invpcid_; }
+
+  // The x86 invalidation instructions. Each returns the TLB entries it removed.
+  std::uint64_t invlpg(mmu::VirtAddr va);
+  std::uint64_t mov_cr3(mmu::Pfn root, mmu::Pcid pcid, bool no_flush);
+  std::uint64_t invpcid(unsigned type, mmu::Pcid pcid, mmu::VirtAddr va);
+  std::uint64_t toggle_pge();
+  // What the kernel's global flush does: INVPCID type 2 when supported, else a CR4.PGE toggle.
+  std::uint64_t flush_all_global();
+
+  // Marks the entries filled from the leaf at `pte_addr` (mapping `va`, `size`) stale.
+  std::uint64_t mark_stale(mmu::VirtAddr va, mmu::PageSize size, mmu::PhysAddr pte_addr);
+
+  [[nodiscard]] const std::vector<TlbArray>& arrays() const { return arrays_; }
+  [[nodiscard]] const TlbArray* find_array(const std::string& name) const;
+  [[nodiscard]] std::uint64_t valid_entries() const;
+  [[nodiscard]] mmu::PageWalker& walker() { return walker_; }
+  [[nodiscard]] const mmu::PageWalker& walker() const { return walker_; }
+  [[nodiscard]] const TranslationStats& stats() const { return stats_; }
+  [[nodiscard]] const InvalidationStats& invalidation_stats() const { return inval_; }
+
+ private:
+  using Group = std::vector<std::size_t>;  // indices into arrays_
+
+  TlbEntry* probe(const Group& group, mmu::VirtAddr va, std::uint16_t pcid);
+  void fill(const Group& group, const TlbEntry& entry);
+  TlbEntry make_entry(mmu::VirtAddr va, const mmu::Translation& translation) const;
+  // Removes every entry for which pred holds, in every structure; counts into `invalidated`.
+  template <class Pred>
+  std::uint64_t remove_all(Pred&& pred);
+  std::uint64_t remove_address(mmu::VirtAddr va, bool include_global, bool any_pcid,
+                               std::uint16_t pcid);
+  void walk_and_fill(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege,
+                     const Group& l1, TranslateResult& result);
+  [[nodiscard]] std::uint32_t group_latency(const Group& group) const;
+
+  int cpu_;
+  std::vector<TlbArray> arrays_;
+  Group l1i_;
+  Group l1d_;
+  Group l2_;
+  std::uint32_t l1i_latency_ = 0;
+  std::uint32_t l1d_latency_ = 0;
+  std::uint32_t l2_latency_ = 0;
+  mmu::PageWalker walker_;
+  StaleTracker* tracker_;
+  mmu::Pfn root_{0};
+  mmu::Pcid pcid_{0};
+  bool pcide_;
+  bool pge_;
+  bool invpcid_;
+  TranslationStats stats_;
+  InvalidationStats inval_;
+};
+
+}  // namespace mmusim::tlb

@@ -1,0 +1,391 @@
+#include "workloads/trace.h"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+
+namespace mmusim::workloads {
+namespace {
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) words.push_back(word);
+  return words;
+}
+
+[[noreturn]] void bad(const std::string& message) { throw std::invalid_argument(message); }
+
+// Decimal or 0x-prefixed hexadecimal, the whole token.
+bool to_u64(const std::string& token, std::uint64_t& out) {
+  const char* begin = token.data();
+  const char* end = begin + token.size();
+  int base = 10;
+  if (token.size() > 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X')) {
+    begin += 2;
+    base = 16;
+  }
+  if (begin == end) return false;
+  auto [ptr, ec] = std::from_chars(begin, end, out, base);
+  return ec == std::errc() && ptr == end;
+}
+
+std::uint64_t number(const std::string& token, const char* what) {
+  std::uint64_t value = 0;
+  if (!to_u64(token, value)) bad(std::string(what) + " '" + token + "' is not a number");
+  return value;
+}
+
+// A byte count: a number, optionally with K/KiB, M/MiB or G/GiB (powers of two).
+std::uint64_t byte_count(const std::string& token, const char* what) {
+  static const std::pair<const char*, unsigned> kSuffixes[] = {
+      {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"K", 10}, {"M", 20}, {"G", 30}};
+  for (const auto& [suffix, shift] : kSuffixes) {
+    const std::string s(suffix);
+    if (token.size() > s.size() && token.compare(token.size() - s.size(), s.size(), s) == 0) {
+      const std::uint64_t value = number(token.substr(0, token.size() - s.size()), what);
+      if (value > (~std::uint64_t{0} >> shift)) bad(std::string(what) + " '" + token + "' is too large");
+      return value << shift;
+    }
+  }
+  return number(token, what);
+}
+
+std::uint64_t bounded(const std::string& token, const char* what, std::uint64_t max) {
+  const std::uint64_t value = number(token, what);
+  if (value > max) bad(std::string(what) + " " + token + " is above the maximum " + std::to_string(max));
+  return value;
+}
+
+// What may follow an op's positional operands.
+struct Allowed {
+  std::uint16_t words = 0;  // op_flags bits allowed as bare words
+  bool mm = false;
+  bool pcid = false;
+  bool page = false;
+  bool frame = false;
+  bool stride = false;
+  bool addr = false;
+};
+
+struct Word {
+  const char* text;
+  std::uint16_t flag;
+};
+constexpr Word kWords[] = {
+    {"user", op_flags::kUser},      {"ro", op_flags::kReadOnly},
+    {"nx", op_flags::kNoExecute},   {"global", op_flags::kGlobal},
+    {"noflush", op_flags::kNoFlush}, {"store", op_flags::kStore},
+    {"pwt", op_flags::kWriteThrough}, {"pcd", op_flags::kCacheDisable},
+};
+
+constexpr std::uint16_t kPageWords = op_flags::kReadOnly | op_flags::kUser |
+                                     op_flags::kNoExecute | op_flags::kGlobal |
+                                     op_flags::kWriteThrough | op_flags::kCacheDisable;
+
+void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t from,
+                  const Allowed& allowed) {
+  const std::string name = op_name(op.kind);
+  for (std::size_t i = from; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    const auto eq = word.find('=');
+    if (eq == std::string::npos) {
+      bool known = false;
+      for (const Word& w : kWords) {
+        if (word == w.text && (allowed.words & w.flag)) {
+          op.flags |= w.flag;
+          known = true;
+        }
+      }
+      if (!known) bad(name + ": unexpected operand '" + word + "'");
+      continue;
+    }
+    const std::string key = word.substr(0, eq);
+    const std::string value = word.substr(eq + 1);
+    if (key == "mm" && allowed.mm) {
+      op.mm = static_cast<std::uint32_t>(bounded(value, "mm", 65535));
+    } else if (key == "pcid" && allowed.pcid) {
+      op.pcid = static_cast<std::uint16_t>(bounded(value, "pcid", mmu::Pcid::kMax));
+    } else if (key == "page" && allowed.page) {
+      if (!mmu::parse_page_size(value, op.page)) {
+        bad(name + ": 'page=" + value + "' is not a page size (4k, 2m or 1g)");
+      }
+    } else if (key == "frame" && allowed.frame) {
+      op.value = number(value, "frame");
+      op.flags |= op_flags::kHasFrame;
+    } else if (key == "stride" && allowed.stride) {
+      op.value = byte_count(value, "stride");
+      if (op.value == 0) bad(name + ": stride must be at least 1");
+    } else if (key == "addr" && allowed.addr) {
+      op.addr = number(value, "addr");
+    } else {
+      bad(name + ": unexpected operand '" + word + "'");
+    }
+  }
+}
+
+void need(const Op& op, const std::vector<std::string>& words, std::size_t count,
+          const char* usage) {
+  if (words.size() < count + 1) {
+    bad(std::string(op_name(op.kind)) + ": missing operand (usage: " + usage + ")");
+  }
+}
+
+}  // namespace
+
+Op parse_op(const std::string& text) {
+  const std::vector<std::string> words = split_words(text);
+  if (words.empty()) bad("empty op");
+  Op op;
+  if (!parse_op_name(words[0], op.kind)) {
+    std::string known;
+    for (int k = 0; k < kNumOpKinds; ++k) {
+      known += (k ? ", " : "") + std::string(op_name(static_cast<OpKind>(k)));
+    }
+    bad("unknown op '" + words[0] + "' (known: " + known + ")");
+  }
+  Allowed allowed;
+  std::size_t positional = 0;
+  switch (op.kind) {
+    case OpKind::kLoad:
+    case OpKind::kStore:
+    case OpKind::kFetch:
+      need(op, words, 1, "ADDR [user]");
+      op.addr = number(words[1], "address");
+      positional = 1;
+      allowed.words = op_flags::kUser;
+      break;
+    case OpKind::kTouch:
+      need(op, words, 2, "ADDR BYTES [stride=BYTES] [store] [user]");
+      op.addr = number(words[1], "address");
+      op.size = byte_count(words[2], "byte count");
+      op.value = mmu::kPageBytes;
+      positional = 2;
+      allowed.words = op_flags::kStore | op_flags::kUser;
+      allowed.stride = true;
+      break;
+    case OpKind::kInvlpg:
+      need(op, words, 1, "ADDR");
+      op.addr = number(words[1], "address");
+      positional = 1;
+      break;
+    case OpKind::kMovCr3:
+      allowed.mm = allowed.pcid = true;
+      allowed.words = op_flags::kNoFlush;
+      break;
+    case OpKind::kInvpcid:
+      need(op, words, 1, "TYPE [pcid=N] [addr=ADDR]");
+      op.value = bounded(words[1], "INVPCID type", 255);
+      positional = 1;
+      allowed.pcid = allowed.addr = true;
+      break;
+    case OpKind::kTogglePge:
+      break;
+    case OpKind::kMap:
+      need(op, words, 2, "ADDR BYTES [mm=N] [page=4k|2m|1g] [frame=PFN] [ro] [user] [nx] [global]");
+      op.addr = number(words[1], "address");
+      op.size = byte_count(words[2], "byte count");
+      positional = 2;
+      allowed.mm = allowed.page = allowed.frame = true;
+      allowed.words = kPageWords;
+      break;
+    case OpKind::kUnmap:
+      need(op, words, 2, "ADDR BYTES [mm=N]");
+      op.addr = number(words[1], "address");
+      op.size = byte_count(words[2], "byte count");
+      positional = 2;
+      allowed.mm = true;
+      break;
+    case OpKind::kProtect:
+      need(op, words, 2, "ADDR BYTES [mm=N] [ro] [user] [nx] [global]");
+      op.addr = number(words[1], "address");
+      op.size = byte_count(words[2], "byte count");
+      positional = 2;
+      allowed.mm = true;
+      allowed.words = kPageWords;
+      break;
+    case OpKind::kCompute:
+      need(op, words, 1, "CYCLES");
+      op.value = number(words[1], "cycle count");
+      positional = 1;
+      break;
+  }
+  parse_extras(op, words, positional + 1, allowed);
+  return op;
+}
+
+TraceReader::TraceReader(const std::string& path)
+    : file_(std::make_unique<std::ifstream>(path)), in_(file_.get()), name_(path) {
+  if (!*file_) throw TraceError(path + ": cannot open the trace file");
+  read_header();
+}
+
+TraceReader::TraceReader(std::istream& in, std::string name) : in_(&in), name_(std::move(name)) {
+  read_header();
+}
+
+void TraceReader::fail(std::uint64_t line, const std::string& message) const {
+  throw TraceError(name_ + ":" + std::to_string(line) + ": " + message);
+}
+
+namespace {
+
+// The line without its comment and surrounding blanks.
+std::string strip(const std::string& raw) {
+  std::string line = raw.substr(0, raw.find('#'));
+  const auto first = line.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  const auto last = line.find_last_not_of(" \t\r");
+  return line.substr(first, last - first + 1);
+}
+
+}  // namespace
+
+void TraceReader::read_header() {
+  std::string raw;
+  bool have_magic = false;
+  while (std::getline(*in_, raw)) {
+    ++line_;
+    const std::string line = strip(raw);
+    if (line.empty()) continue;
+    const auto words = split_words(line);
+    if (!have_magic) {
+      if (words.size() != 2 || words[0] != "mmusim-trace") {
+        fail(line_, "not an mmusim trace: the first line must be 'mmusim-trace " +
+                        std::to_string(kTraceVersion) + "'");
+      }
+      std::uint64_t version = 0;
+      if (!to_u64(words[1], version) || version != kTraceVersion) {
+        fail(line_, "unsupported trace version '" + words[1] + "' (this mmusim reads version " +
+                        std::to_string(kTraceVersion) + ")");
+      }
+      have_magic = true;
+      continue;
+    }
+    if (words[0] == "cpus") {
+      std::uint64_t cpus = 0;
+      if (words.size() != 2 || !to_u64(words[1], cpus) || cpus < 1 || cpus > kMaxTraceCpus) {
+        fail(line_, "'cpus' takes one number from 1 to " + std::to_string(kMaxTraceCpus));
+      }
+      declared_cpus_ = static_cast<int>(cpus);
+      continue;
+    }
+    if (words[0] == "boot") {
+      Op op;
+      try {
+        op = parse_op(line.substr(4));
+      } catch (const std::invalid_argument& e) {
+        fail(line_, std::string("boot: ") + e.what());
+      }
+      if (op.kind != OpKind::kMap && op.kind != OpKind::kUnmap && op.kind != OpKind::kProtect) {
+        fail(line_, "boot lines may only hold map, unmap or protect");
+      }
+      boot_ops_.push_back(op);
+      continue;
+    }
+    // The first op line ends the header.
+    lookahead_ = line;
+    has_lookahead_ = true;
+    return;
+  }
+  if (!have_magic) fail(line_ == 0 ? 1 : line_, "empty file: not an mmusim trace");
+}
+
+bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
+  std::string text;
+  if (has_lookahead_) {
+    text = lookahead_;
+    has_lookahead_ = false;
+  } else {
+    std::string raw;
+    for (;;) {
+      if (!std::getline(*in_, raw)) return false;
+      ++line_;
+      text = strip(raw);
+      if (!text.empty()) break;
+    }
+  }
+  line = line_;
+  const auto space = text.find_first_of(" \t");
+  const std::string cpu_text = text.substr(0, space);
+  std::uint64_t cpu_value = 0;
+  if (!to_u64(cpu_text, cpu_value)) {
+    if (cpu_text == "cpus" || cpu_text == "boot") {
+      fail(line, "'" + cpu_text + "' belongs in the header, before the first op");
+    }
+    fail(line, "expected 'CPU OP ...' (a CPU number first), got '" + cpu_text + "'");
+  }
+  if (cpu_value >= static_cast<std::uint64_t>(cpu_count_)) {
+    fail(line, "CPU " + cpu_text + " does not exist: the platform has " +
+                   std::to_string(cpu_count_) + " CPUs (set platform.cpus)");
+  }
+  if (space == std::string::npos) fail(line, "CPU " + cpu_text + " has no op");
+  try {
+    op = parse_op(text.substr(space + 1));
+  } catch (const std::invalid_argument& e) {
+    fail(line, e.what());
+  }
+  cpu = static_cast<int>(cpu_value);
+  return true;
+}
+
+bool TraceReader::next_for(int cpu, Op& op, std::uint64_t& line) {
+  if (pending_.size() <= static_cast<std::size_t>(cpu)) pending_.resize(cpu + 1);
+  auto& mine = pending_[cpu];
+  if (!mine.empty()) {
+    op = mine.front().op;
+    line = mine.front().line;
+    mine.pop_front();
+    return true;
+  }
+  int owner = 0;
+  Op read;
+  std::uint64_t read_line_number = 0;
+  while (read_line(owner, read, read_line_number)) {
+    if (owner == cpu) {
+      op = read;
+      line = read_line_number;
+      return true;
+    }
+    if (pending_.size() <= static_cast<std::size_t>(owner)) pending_.resize(owner + 1);
+    pending_[owner].push_back(Pending{read, read_line_number});
+  }
+  return false;
+}
+
+std::vector<std::uint64_t> TraceReader::count_ops() {
+  std::vector<std::uint64_t> counts;
+  for (std::size_t c = 0; c < pending_.size(); ++c) {
+    counts.resize(std::max(counts.size(), c + 1));
+    counts[c] += pending_[c].size();
+    pending_[c].clear();
+  }
+  int cpu = 0;
+  Op op;
+  std::uint64_t line = 0;
+  while (read_line(cpu, op, line)) {
+    if (counts.size() <= static_cast<std::size_t>(cpu)) counts.resize(cpu + 1);
+    ++counts[cpu];
+  }
+  return counts;
+}
+
+TraceWriter::TraceWriter(std::ostream& out, int cpus, const std::string& comment) : out_(out) {
+  out_ << "mmusim-trace " << kTraceVersion << "\n";
+  if (!comment.empty()) {
+    std::istringstream lines(comment);
+    std::string line;
+    while (std::getline(lines, line)) out_ << "# " << line << "\n";
+  }
+  out_ << "cpus " << cpus << "\n";
+}
+
+void TraceWriter::write_boot(const Op& op) { out_ << "boot " << format_op(op) << '\n'; }
+
+void TraceWriter::write(int cpu, const Op& op) {
+  out_ << cpu << ' ' << format_op(op) << '\n';
+  ++ops_;
+}
+
+}  // namespace mmusim::workloads

@@ -1,0 +1,108 @@
+// The trace format (text, line-oriented, versioned): workloads/README.md is its specification.
+// The reader streams: it holds only ops read ahead for CPUs that have not asked for them yet,
+// so memory stays bounded by how far apart in the file the CPUs' ops are.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <fstream>
+#include <istream>
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "workloads/op.h"
+
+namespace mmusim::workloads {
+
+inline constexpr int kTraceVersion = 1;
+inline constexpr int kMaxTraceCpus = 4096;
+
+// A malformed trace: what() is "FILE:LINE: message".
+class TraceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses the op part of a line ("load 0x1000 user"). Throws std::invalid_argument with a
+// message (without file:line) when malformed.
+Op parse_op(const std::string& text);
+
+class TraceReader {
+ public:
+  // Opens `path` and reads its header. Throws TraceError.
+  explicit TraceReader(const std::string& path);
+  // Reads from `in` (which must outlive the reader); `name` is used in messages.
+  TraceReader(std::istream& in, std::string name);
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  // The "cpus N" header directive, or 0 when absent.
+  [[nodiscard]] int declared_cpus() const { return declared_cpus_; }
+  // The header's "boot OP" lines: page-table edits made before time starts.
+  [[nodiscard]] const std::vector<Op>& boot_ops() const { return boot_ops_; }
+  // Ops for CPUs at or above `cpus` are an error (the platform has no such CPU).
+  void set_cpu_count(int cpus) { cpu_count_ = cpus; }
+
+  // The next op of `cpu` in program order; false at the end of the trace. `line` is set to
+  // the line it came from. Throws TraceError.
+  bool next_for(int cpu, Op& op, std::uint64_t& line);
+  // Reads the whole rest of the trace (checking every line), counting ops per CPU.
+  std::vector<std::uint64_t> count_ops();
+
+ private:
+  struct Pending {
+    Op op;
+    std::uint64_t line;
+  };
+  void read_header();
+  // Reads the next op line; false at end of file.
+  bool read_line(int& cpu, Op& op, std::uint64_t& line);
+  [[noreturn]] void fail(std::uint64_t line, const std::string& message) const;
+
+  std::unique_ptr<std::ifstream> file_;
+  std::istream* in_;
+  std::string name_;
+  std::uint64_t line_ = 0;
+  int declared_cpus_ = 0;
+  std::vector<Op> boot_ops_;
+  int cpu_count_ = kMaxTraceCpus;
+  std::vector<std::deque<Pending>> pending_;
+  // A line read while parsing the header that turned out to be an op.
+  bool has_lookahead_ = false;
+  std::string lookahead_;
+};
+
+// One CPU's view of a shared reader.
+class TraceOpSource final : public OpSource {
+ public:
+  TraceOpSource(std::shared_ptr<TraceReader> reader, int cpu)
+      : reader_(std::move(reader)), cpu_(cpu) {}
+  bool next(Op& op) override { return reader_->next_for(cpu_, op, line_); }
+  [[nodiscard]] std::string where() const override {
+    return reader_->name() + ":" + std::to_string(line_);
+  }
+
+ private:
+  std::shared_ptr<TraceReader> reader_;
+  int cpu_;
+  std::uint64_t line_ = 0;
+};
+
+class TraceWriter {
+ public:
+  // Writes the header at once; `cpus` becomes the "cpus" directive, `comment` (may be empty,
+  // may hold several lines) is written as '#' lines after it.
+  TraceWriter(std::ostream& out, int cpus, const std::string& comment = "");
+  // A "boot" line; only before the first write().
+  void write_boot(const Op& op);
+  void write(int cpu, const Op& op);
+  [[nodiscard]] std::uint64_t ops_written() const { return ops_; }
+
+ private:
+  std::ostream& out_;
+  std::uint64_t ops_ = 0;
+};
+
+}  // namespace mmusim::workloads

@@ -1,0 +1,36 @@
+// A workload: what runs on each CPU. It can set up page tables at boot (before simulated time
+// starts; not timed, not counted) and gives each CPU its own lazy op stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "workloads/config.h"
+#include "workloads/op.h"
+
+namespace mmusim::workloads {
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  // Ops executed on CPU 0 at boot: mappings the workload expects to exist.
+  [[nodiscard]] virtual std::vector<Op> boot_ops() const { return {}; }
+  // The op stream of `cpu`; called once per CPU.
+  virtual std::unique_ptr<OpSource> source(int cpu) = 0;
+};
+
+struct WorkloadInfo {
+  const char* name;
+  const char* description;
+};
+// Every workload kind with a one-paragraph description, for `mmusim list`.
+[[nodiscard]] const std::vector<WorkloadInfo>& workload_catalog();
+
+// Builds the configured workload for a platform of `cpus` CPUs. Throws TraceError for a bad
+// trace and std::invalid_argument when the workload cannot run on that platform.
+std::unique_ptr<Workload> make_workload(const WorkloadConfig& config, int cpus,
+                                        std::uint64_t seed);
+
+}  // namespace mmusim::workloads
