@@ -50,8 +50,8 @@ struct PlatformConfig {
 };
 
 // Cycle costs of what the CPUs execute besides translation (TLB and walk latencies live in the
-// tlb and mmu sections). Defaults come from the published figures gathered in
-// shared/reference/anchors-shootdown-costs.md, section 2.1, at 3 GHz.
+// tlb and mmu sections). Defaults come from published measurements (Ingo Molnar's x86 TLB
+// micro-benchmarks, 2015; Andy Lutomirski's INVPCID patch, 2016), at 3 GHz.
 struct LatencyConfig {
   std::uint32_t memory_access = 4;
   std::uint32_t invlpg = 260;

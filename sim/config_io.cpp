@@ -403,13 +403,23 @@ void apply_override(json& root, const std::string& assignment) {
   const auto rows = config_schema();
   auto row = std::find_if(rows.begin(), rows.end(), [&](const SchemaRow& r) { return r.key == key; });
   if (row == rows.end()) {
-    std::string hint;
-    const std::string last = key.substr(key.rfind('.') + 1);
+    // Suggest the keys that end with what was typed, else those with the same last part.
+    std::vector<std::string> candidates;
     for (const auto& r : rows) {
-      if (!r.section && r.key.substr(r.key.rfind('.') + 1) == last) {
-        hint += (hint.empty() ? " (did you mean: " : ", ") + r.key;
+      const std::string tail = "." + key;
+      if (!r.section && r.key.size() > tail.size() &&
+          r.key.compare(r.key.size() - tail.size(), tail.size(), tail) == 0) {
+        candidates.push_back(r.key);
       }
     }
+    if (candidates.empty()) {
+      const std::string last = key.substr(key.rfind('.') + 1);
+      for (const auto& r : rows) {
+        if (!r.section && r.key.substr(r.key.rfind('.') + 1) == last) candidates.push_back(r.key);
+      }
+    }
+    std::string hint;
+    for (const auto& c : candidates) hint += (hint.empty() ? " (did you mean: " : ", ") + c;
     if (!hint.empty()) hint += ")";
     throw ConfigError({"--set " + assignment + ": unknown key '" + key + "'" + hint +
                        "; 'mmusim list' shows every key"});
@@ -510,8 +520,8 @@ ExperimentConfig load_config_file(const std::string& path,
 }
 
 ExperimentConfig default_config(const std::vector<std::string>& overrides) {
-  return parse_config(default_config_text(), "configs/default.json (built in)",
-                      std::filesystem::current_path().string(), overrides);
+  // Relative paths stay relative to the folder mmusim runs in.
+  return parse_config(default_config_text(), "configs/default.json (built in)", "", overrides);
 }
 
 ordered_json config_to_json(const ExperimentConfig& config) {

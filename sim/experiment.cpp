@@ -22,19 +22,42 @@
 namespace mmusim::sim {
 namespace {
 
-// A fresh SystemC kernel for every run, so that one process can run several experiments.
-void fresh_simcontext() {
-  static bool first = true;
-  if (!first) {
-    sc_core::sc_simcontext* old = sc_core::sc_curr_simcontext;
+// Gives each run after the first a fresh SystemC kernel, so that one process can run several
+// experiments, and makes the first kernel current again afterwards: SystemC's own static
+// objects were registered with it and unregister from the current one at exit. Finished
+// kernels are kept, never deleted, for the same reason.
+class SimcontextScope {
+ public:
+  SimcontextScope() {
+    static bool first = true;
+    sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
+                                            sc_core::SC_DO_NOTHING);
+    if (first) {
+      first = false;
+      return;
+    }
+    original_ = sc_core::sc_curr_simcontext;
     sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
     sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
-    delete old;
+    finished().push_back(sc_core::sc_curr_simcontext);
+    sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
+                                            sc_core::SC_DO_NOTHING);
   }
-  first = false;
-  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO,
-                                          sc_core::SC_DO_NOTHING);
-}
+  ~SimcontextScope() {
+    if (original_ == nullptr) return;
+    sc_core::sc_curr_simcontext = original_;
+    sc_core::sc_default_global_context = original_;
+  }
+  SimcontextScope(const SimcontextScope&) = delete;
+  SimcontextScope& operator=(const SimcontextScope&) = delete;
+
+ private:
+  static std::vector<sc_core::sc_simcontext*>& finished() {
+    static auto* kernels = new std::vector<sc_core::sc_simcontext*>();  // never freed
+    return *kernels;
+  }
+  sc_core::sc_simcontext* original_ = nullptr;
+};
 
 std::string with_commas(std::uint64_t value) {
   std::string digits = std::to_string(value);
@@ -191,7 +214,7 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
 }
 
 RunResult run_experiment(const ExperimentConfig& config, const RunOptions& options) {
-  fresh_simcontext();
+  const SimcontextScope kernel;
   tlm_utils::tlm_quantumkeeper::set_global_quantum(cycles_to_time(config.run.quantum_cycles));
 
   std::unique_ptr<workloads::Workload> workload = workloads::make_workload(

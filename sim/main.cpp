@@ -114,8 +114,11 @@ int run(const Cli& cli) {
     config = sim::load_config_file(cli.targets[0], cli.overrides);
     options.config_name = cli.targets[0];
   } else {  // replay
-    const std::string& trace = cli.targets[0];
-    std::vector<std::string> overrides = {"workload.kind=trace"};
+    // The trace path is relative to where mmusim runs, not to the config file's folder.
+    const std::string trace =
+        cli.config_path.empty() ? cli.targets[0]
+                                : std::filesystem::absolute(cli.targets[0]).lexically_normal().string();
+    std::vector<std::string> overrides = {"workload.kind=trace", "workload.trace.path=" + trace};
     if (cli.config_path.empty()) {
       workloads::TraceReader header(trace);
       if (header.declared_cpus() > 0) {
@@ -125,8 +128,7 @@ int run(const Cli& cli) {
     overrides.insert(overrides.end(), cli.overrides.begin(), cli.overrides.end());
     config = cli.config_path.empty() ? sim::default_config(overrides)
                                      : sim::load_config_file(cli.config_path, overrides);
-    config.workload.trace.path = trace;
-    options.config_name = trace + (cli.config_path.empty() ? "" : " on " + cli.config_path);
+    options.config_name = cli.targets[0] + (cli.config_path.empty() ? "" : " on " + cli.config_path);
   }
   const sim::RunResult result = sim::run_experiment(config, options);
   for (const std::string& warning : result.warnings) std::cerr << "mmusim: warning: " << warning << "\n";

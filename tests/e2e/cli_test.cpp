@@ -1,0 +1,240 @@
+// The mmusim binary as a user runs it: commands, exit statuses, messages, output files, and
+// determinism across runs.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A fresh working folder per test.
+class Cli : public testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path(testing::TempDir()) / ("mmusim_e2e_" + std::string(info->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  Outcome mmusim(const std::string& args) {
+    const fs::path out = dir_ / "stdout.txt";
+    const fs::path err = dir_ / "stderr.txt";
+    const std::string command = "cd '" + dir_.string() + "' && '" + MMUSIM_BINARY + "' " + args +
+                                " >'" + out.string() + "' 2>'" + err.string() + "'";
+    const int raw = std::system(command.c_str());
+    Outcome outcome;
+    outcome.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    outcome.out = slurp(out);
+    outcome.err = slurp(err);
+    return outcome;
+  }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // stats.json without its "host" section, the only part allowed to differ between runs.
+  std::string stats_without_host(const std::string& out_dir) {
+    auto stats = nlohmann::ordered_json::parse(slurp(dir_ / out_dir / "stats.json"));
+    EXPECT_TRUE(stats.contains("host"));
+    stats.erase("host");
+    return stats.dump(1);
+  }
+
+  fs::path dir_;
+};
+
+constexpr const char* kSmall = "--set workload.hw_synthetic.accesses_per_cpu=500";
+
+constexpr const char* kTwoCpuTrace = R"(mmusim-trace 1
+# Two CPUs sharing one page; CPU 1 remaps it and flushes its own TLB only.
+cpus 2
+boot map 0xffffc90000000000 16KiB global
+0 load 0xffffc90000000000
+1 store 0xffffc90000001000
+0 touch 0xffffc90000000000 16KiB stride=1024
+1 unmap 0xffffc90000001000 4096
+1 invlpg 0xffffc90000001000
+1 map 0xffffc90000001000 4096 global nx
+0 compute 300
+1 load 0xffffc90000001000
+0 store 0xffffc90000003000
+)";
+
+TEST_F(Cli, NoArgumentsRunsTheBuiltInDefaultFromAnyFolder) {
+  const Outcome run = mmusim("");
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("configs/default.json (built in)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("translations"), std::string::npos);
+  EXPECT_EQ(run.err, "");
+  const auto stats = nlohmann::json::parse(slurp(dir_ / "out" / "stats.json"));
+  EXPECT_EQ(stats["sim"]["cpus"], 4);
+  EXPECT_EQ(stats["sim"]["stop_reason"], "completed");
+  EXPECT_GT(stats["total"]["translation"]["translations"].get<int>(), 0);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "config.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "stats.json.tmp"));
+}
+
+TEST_F(Cli, ResolvedConfigRunsAgainToTheSameStats) {
+  ASSERT_EQ(mmusim(std::string(kSmall) + " --out first -q").status, 0);
+  const Outcome again = mmusim("run first/config.json --out second -q");
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(stats_without_host("first"), stats_without_host("second"));
+}
+
+TEST_F(Cli, HelpVersionAndList) {
+  Outcome help = mmusim("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("mmusim run CONFIG.json"), std::string::npos);
+  EXPECT_NE(help.out.find("--set"), std::string::npos);
+  Outcome version = mmusim("--version");
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out, "mmusim 0.1.0\n");
+  Outcome list = mmusim("list");
+  EXPECT_EQ(list.status, 0);
+  EXPECT_NE(list.out.find("tlb.stlb.ways"), std::string::npos);
+  EXPECT_NE(list.out.find("hw_synthetic"), std::string::npos);
+  EXPECT_NE(list.out.find("plru"), std::string::npos);
+  EXPECT_NE(list.out.find("translation.stale_hits"), std::string::npos);
+}
+
+TEST_F(Cli, BadUsageExitsWithTwo) {
+  Outcome unknown = mmusim("frobnicate");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos) << unknown.err;
+  EXPECT_EQ(mmusim("run").status, 2);
+  EXPECT_EQ(mmusim("--no-such-option").status, 2);
+  Outcome missing = mmusim("run nowhere.json");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(missing.err, "mmusim: nowhere.json: cannot open the configuration file\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST_F(Cli, BadConfigIsRejectedWithEveryPathAndNothingIsWritten) {
+  write("bad.json", R"({"platform": {"cpus": 0}, "tlb": {"stlb": {"wayz": 4}}})");
+  const Outcome run = mmusim("run bad.json");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_EQ(run.err,
+            "mmusim: bad.json: /platform/cpus: expected an integer (1..1024), got 0\n"
+            "mmusim: bad.json: /tlb/stlb/wayz: unknown key (known here: sets, ways, page_sizes, "
+            "latency, replacement)\n");
+  EXPECT_EQ(run.out, "");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST_F(Cli, JsonSyntaxErrorNamesLineAndColumn) {
+  write("broken.json", "{\n  \"run\": {\"seed\": 3,}\n}\n");
+  const Outcome run = mmusim("validate broken.json");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_EQ(run.err.rfind("mmusim: broken.json:2:21: JSON syntax error", 0), 0u) << run.err;
+}
+
+TEST_F(Cli, ValidateAcceptsAndRejects) {
+  write("good.json", R"({"platform": {"cpus": 8}})");
+  const Outcome good = mmusim("validate good.json");
+  EXPECT_EQ(good.status, 0);
+  EXPECT_EQ(good.out, "good.json: valid\n");
+  const Outcome bad = mmusim("validate good.json --set platform.cpus=2000");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(bad.err,
+            "mmusim: good.json (with --set): /platform/cpus: expected an integer (1..1024), got "
+            "2000\n");
+}
+
+TEST_F(Cli, SetOverridesReachTheRunAndTheResolvedConfig) {
+  const Outcome run = mmusim(std::string(kSmall) + " --set platform.cpus=2 --seed 7 -q");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const auto stats = nlohmann::json::parse(slurp(dir_ / "out" / "stats.json"));
+  EXPECT_EQ(stats["sim"]["cpus"], 2);
+  const auto config = nlohmann::json::parse(slurp(dir_ / "out" / "config.json"));
+  EXPECT_EQ(config["platform"]["cpus"], 2);
+  EXPECT_EQ(config["run"]["seed"], 7);
+  EXPECT_EQ(config["workload"]["hw_synthetic"]["accesses_per_cpu"], 500);
+  const Outcome unknown = mmusim("--set platform.cores=2");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.err.find("unknown key 'platform.cores'"), std::string::npos) << unknown.err;
+}
+
+TEST_F(Cli, MalformedTraceIsRejectedWithFileAndLine) {
+  write("bad.trace", "mmusim-trace 1\ncpus 1\n0 load 0x1000\n0 invpcid 9999\n");
+  const Outcome run = mmusim("replay bad.trace");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_EQ(run.err, "mmusim: bad.trace:4: invpcid: INVPCID type 9999 is above the maximum 255\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST_F(Cli, TraceForMoreCpusThanTheConfigIsRejected) {
+  write("four.trace", "mmusim-trace 1\ncpus 4\n0 compute 1\n");
+  write("two.json", R"({"platform": {"cpus": 2}})");
+  const Outcome run = mmusim("replay four.trace --config two.json");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_NE(run.err.find("the trace is for 4 CPUs but the platform has 2"), std::string::npos)
+      << run.err;
+}
+
+TEST_F(Cli, SameTraceTwiceGivesIdenticalStats) {
+  write("two.trace", kTwoCpuTrace);
+  ASSERT_EQ(mmusim("replay two.trace --out a -q").status, 0);
+  ASSERT_EQ(mmusim("replay two.trace --out b -q").status, 0);
+  EXPECT_EQ(slurp(dir_ / "a" / "stats.json").size() > 0, true);
+  EXPECT_EQ(stats_without_host("a"), stats_without_host("b"));
+  const auto stats = nlohmann::json::parse(slurp(dir_ / "a" / "stats.json"));
+  EXPECT_EQ(stats["sim"]["cpus"], 2);  // from the trace's "cpus" line
+  EXPECT_EQ(stats["total"]["ops"]["touch_accesses"], 16);
+}
+
+TEST_F(Cli, QuantumZeroAndDefaultAgreeOnOneCpu) {
+  write("one.trace",
+        "mmusim-trace 1\ncpus 1\nboot map 0xffffc90000000000 2MiB page=2m global\n"
+        "0 touch 0xffffc90000000000 2MiB stride=4096\n0 store 0xffffc900001ff000\n"
+        "0 invlpg 0xffffc90000000000\n0 load 0xffffc90000000000\n");
+  ASSERT_EQ(mmusim("replay one.trace --out decoupled -q").status, 0);
+  ASSERT_EQ(mmusim("replay one.trace --out exact --set run.quantum_cycles=0 -q").status, 0);
+  EXPECT_EQ(stats_without_host("decoupled"), stats_without_host("exact"));
+}
+
+TEST_F(Cli, RecordedRunReplaysToTheSameStats) {
+  ASSERT_EQ(mmusim(std::string(kSmall) + " --out original --record run.trace -q").status, 0);
+  ASSERT_TRUE(fs::exists(dir_ / "run.trace"));
+  EXPECT_FALSE(fs::exists(dir_ / "run.trace.tmp"));
+  const Outcome replay = mmusim("replay run.trace --config original/config.json --out replayed -q");
+  ASSERT_EQ(replay.status, 0) << replay.err;
+  EXPECT_EQ(stats_without_host("original"), stats_without_host("replayed"));
+}
+
+TEST_F(Cli, FailedRunLeavesThePreviousResultAlone) {
+  ASSERT_EQ(mmusim(std::string(kSmall) + " -q").status, 0);
+  const std::string before = slurp(dir_ / "out" / "stats.json");
+  write("bad.trace", "mmusim-trace 1\n0 load 0x1000\n0 bogus\n");
+  EXPECT_EQ(mmusim("replay bad.trace").status, 2);
+  EXPECT_EQ(slurp(dir_ / "out" / "stats.json"), before);
+}
+
+}  // namespace

@@ -1,0 +1,222 @@
+// The configuration reader: defaults, types, ranges, unknown keys, cross-field checks, --set
+// overrides and the resolved-config round trip.
+#include "sim/config_io.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace mmusim::sim {
+namespace {
+
+std::vector<std::string> errors_of(const std::string& text,
+                                   const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_config(text, "test.json", "/base", overrides);
+  } catch (const ConfigError& e) {
+    return e.errors();
+  }
+  return {};
+}
+
+TEST(ConfigIo, EmptyObjectGivesTheDefaults) {
+  const ExperimentConfig config = parse_config("{}", "test.json", "/base");
+  EXPECT_EQ(config.platform.cpus, 4u);
+  EXPECT_EQ(config.platform.memory.size_bytes, std::uint64_t{16} << 30);
+  EXPECT_EQ(config.tlb.stlb.sets, 128u);
+  EXPECT_EQ(config.tlb.stlb.ways, 12u);
+  EXPECT_EQ(config.mmu.paging_levels, 4u);
+  EXPECT_EQ(config.run.quantum_cycles, 10000u);
+}
+
+TEST(ConfigIo, CommentsAreAllowed) {
+  const ExperimentConfig config =
+      parse_config("// a comment\n{ /* inline */ \"platform\": {\"cpus\": 8}}", "test.json", "");
+  EXPECT_EQ(config.platform.cpus, 8u);
+}
+
+TEST(ConfigIo, ValuesOfEveryKindAreRead) {
+  const ExperimentConfig config = parse_config(R"({
+    "platform": {"cpus": 16, "memory": {"size": "2GiB", "numa_nodes": 2}},
+    "mmu": {"paging_levels": 5, "pcid": false},
+    "tlb": {"stlb": {"page_sizes": ["4k", "1g"], "replacement": "plru", "ways": 8}},
+    "workload": {"kind": "trace", "trace": {"path": "t/x.trace"}}
+  })",
+                                               "test.json", "/base");
+  EXPECT_EQ(config.platform.cpus, 16u);
+  EXPECT_EQ(config.platform.memory.size_bytes, std::uint64_t{2} << 30);
+  EXPECT_EQ(config.platform.memory.numa_nodes, 2u);
+  EXPECT_EQ(config.mmu.paging_levels, 5u);
+  EXPECT_FALSE(config.mmu.pcid);
+  EXPECT_EQ(config.tlb.stlb.page_sizes, tlb::k4K | tlb::k1G);
+  EXPECT_EQ(config.tlb.stlb.replacement, tlb::Replacement::kPlru);
+  EXPECT_EQ(config.workload.kind, workloads::WorkloadKind::kTrace);
+  // Relative paths are resolved against the config file's folder.
+  EXPECT_EQ(config.workload.trace.path, "/base/t/x.trace");
+}
+
+TEST(ConfigIo, UnknownKeyIsNamedWithItsPath) {
+  const auto errors = errors_of(R"({"tlb": {"stlb": {"wayz": 4}}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("test.json: /tlb/stlb/wayz: unknown key (known here: sets, ways,", 0),
+            0u)
+      << errors[0];
+}
+
+TEST(ConfigIo, WrongTypeAndRangeAreReportedTogether) {
+  const auto errors = errors_of(R"({"platform": {"cpus": 0, "frequency_mhz": "fast"},
+                                    "run": {"stale_check": 1}})");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "test.json: /platform/cpus: expected an integer (1..1024), got 0");
+  EXPECT_EQ(errors[1],
+            "test.json: /platform/frequency_mhz: expected an integer (100..10000), got \"fast\"");
+  EXPECT_EQ(errors[2], "test.json: /run/stale_check: expected true or false, got 1");
+}
+
+TEST(ConfigIo, NegativeAndFractionalIntegersAreRejected) {
+  const auto errors = errors_of(R"({"platform": {"cpus": -2, "frequency_mhz": 2.5}})");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "test.json: /platform/cpus: expected an integer (1..1024), got -2");
+  EXPECT_EQ(errors[1],
+            "test.json: /platform/frequency_mhz: expected an integer (100..10000), got 2.5");
+}
+
+TEST(ConfigIo, ChoicesAndPageSizesAreChecked) {
+  const auto errors = errors_of(R"({"tlb": {"l1d_4k": {"replacement": "lfu",
+                                                        "page_sizes": ["4k", "3m"]}}})");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0],
+            "test.json: /tlb/l1d_4k/page_sizes: expected a non-empty list of page sizes "
+            "(\"4k\", \"2m\", \"1g\"); \"3m\" is not one");
+  EXPECT_EQ(errors[1],
+            "test.json: /tlb/l1d_4k/replacement: expected one of lru, plru, random; got \"lfu\"");
+}
+
+TEST(ConfigIo, CrossFieldChecksNameTheField) {
+  const auto errors = errors_of(R"({"platform": {"cpus": 6, "topology": {"sockets": 4}},
+                                    "tlb": {"stlb": {"replacement": "plru", "ways": 12}}})");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0],
+            "test.json: /platform/cpus: must be a multiple of topology.sockets x "
+            "topology.threads_per_core");
+  EXPECT_EQ(errors[1],
+            "test.json: /tlb/stlb/ways: plru replacement needs a power-of-two number of ways");
+}
+
+TEST(ConfigIo, SectionMustBeAnObject) {
+  const auto errors = errors_of(R"({"platform": 4})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "test.json: /platform: expected an object, got 4");
+}
+
+TEST(ConfigIo, SyntaxErrorGivesLineAndColumn) {
+  const auto errors = errors_of("{\n  \"platform\": {\n    \"cpus\": 4,\n  }\n}");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("test.json:4:3: JSON syntax error", 0), 0u) << errors[0];
+}
+
+TEST(ConfigIo, TopLevelMustBeAnObject) {
+  const auto errors = errors_of("[1, 2]");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "test.json: the configuration must be a JSON object");
+}
+
+TEST(ConfigIo, OverridesAreTypedBySchema) {
+  const ExperimentConfig config =
+      parse_config("{}", "test.json", "",
+                   {"platform.cpus=32", "mmu.pcid=off", "platform.memory.size=1GiB",
+                    "tlb.stlb.page_sizes=4k,2m,1g", "tlb.stlb.replacement=random"});
+  EXPECT_EQ(config.platform.cpus, 32u);
+  EXPECT_FALSE(config.mmu.pcid);
+  EXPECT_EQ(config.platform.memory.size_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(config.tlb.stlb.page_sizes, tlb::k4K | tlb::k2M | tlb::k1G);
+  EXPECT_EQ(config.tlb.stlb.replacement, tlb::Replacement::kRandom);
+}
+
+TEST(ConfigIo, OverrideErrors) {
+  auto errors = errors_of("{}", {"platform.cpu=4"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "--set platform.cpu=4: unknown key 'platform.cpu'; 'mmusim list' shows every key");
+  errors = errors_of("{}", {"stlb.ways=4"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "--set stlb.ways=4: unknown key 'stlb.ways' (did you mean: tlb.stlb.ways); "
+            "'mmusim list' shows every key");
+  errors = errors_of("{}", {"tlb.ways=4"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("--set tlb.ways=4: unknown key 'tlb.ways' (did you mean: "
+                            "mmu.pml5e_cache.ways, mmu.pml4e_cache.ways,",
+                            0),
+            0u)
+      << errors[0];
+  errors = errors_of("{}", {"platform.cpus=many"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "--set platform.cpus=many: expected an integer (1..1024)");
+  errors = errors_of("{}", {"platform=4"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "--set platform=4: 'platform' is a section, not a value");
+  // A well-typed override that is out of range is caught by the reader, with the path.
+  errors = errors_of("{}", {"platform.cpus=0"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "test.json (with --set): /platform/cpus: expected an integer (1..1024), got 0");
+}
+
+TEST(ConfigIo, ResolvedConfigRoundTrips) {
+  const ExperimentConfig config = parse_config(
+      R"({"platform": {"cpus": 8, "memory": {"size": 3221225472}},
+          "tlb": {"l1d_4k": {"page_sizes": ["4k", "2m"]}}})",
+      "test.json", "");
+  const auto json = config_to_json(config);
+  EXPECT_EQ(json["platform"]["memory"]["size"], "3GiB");
+  EXPECT_EQ(json["tlb"]["l1d_4k"]["page_sizes"], nlohmann::ordered_json::parse(R"(["4k","2m"])"));
+  const ExperimentConfig again = parse_config(json.dump(), "resolved.json", "");
+  EXPECT_EQ(config_to_json(again), json);
+}
+
+TEST(ConfigIo, SchemaListsEveryKeyWithItsDefault) {
+  const auto rows = config_schema();
+  auto find = [&](const std::string& key) {
+    return std::find_if(rows.begin(), rows.end(), [&](const SchemaRow& r) { return r.key == key; });
+  };
+  auto ways = find("tlb.stlb.ways");
+  ASSERT_NE(ways, rows.end());
+  EXPECT_EQ(ways->type, "integer");
+  EXPECT_EQ(ways->default_value, "12");
+  EXPECT_EQ(ways->range, "1..64");
+  auto size = find("platform.memory.size");
+  ASSERT_NE(size, rows.end());
+  EXPECT_EQ(size->type, "bytes");
+  EXPECT_EQ(size->default_value, "16GiB");
+  auto kind = find("workload.kind");
+  ASSERT_NE(kind, rows.end());
+  EXPECT_EQ(kind->range, "trace, hw_synthetic");
+  for (const SchemaRow& row : rows) EXPECT_FALSE(row.description.empty()) << row.key;
+}
+
+TEST(ConfigIo, BytesFormatting) {
+  std::uint64_t value = 0;
+  EXPECT_TRUE(parse_bytes("16GiB", value));
+  EXPECT_EQ(value, std::uint64_t{16} << 30);
+  EXPECT_TRUE(parse_bytes("512M", value));
+  EXPECT_EQ(value, std::uint64_t{512} << 20);
+  EXPECT_TRUE(parse_bytes("0x1000", value));
+  EXPECT_EQ(value, 4096u);
+  EXPECT_FALSE(parse_bytes("12 GiB", value));
+  EXPECT_FALSE(parse_bytes("GiB", value));
+  EXPECT_EQ(format_bytes(std::uint64_t{16} << 30), "16GiB");
+  EXPECT_EQ(format_bytes(1536), "1536");
+  EXPECT_EQ(format_bytes(3 << 10), "3KiB");
+}
+
+TEST(ConfigIo, BuiltInDefaultConfigIsValid) {
+  const ExperimentConfig config = default_config();
+  EXPECT_EQ(config.workload.kind, workloads::WorkloadKind::kHwSynthetic);
+  EXPECT_FALSE(config.description.empty());
+}
+
+}  // namespace
+}  // namespace mmusim::sim
