@@ -30,6 +30,8 @@ struct TraceWorkloadConfig {
 // part), a few 2 MiB pages of its own, and a region all CPUs share; now and then it remaps one
 // of its private pages and flushes it with INVLPG. The mappings are made at boot.
 struct HwSyntheticConfig {
+  static constexpr std::uint32_t kMaxWorkingSetPages = 1u << 18;
+
   std::uint64_t accesses_per_cpu = 20000;
   std::uint32_t working_set_pages = 2048;
   std::uint32_t hot_pages = 32;
@@ -46,9 +48,11 @@ struct HwSyntheticConfig {
   void visit(V& v) {
     v.integer("accesses_per_cpu", accesses_per_cpu, std::uint64_t{1}, std::uint64_t{1} << 40,
               "memory accesses each CPU makes");
-    v.integer("working_set_pages", working_set_pages, 1u, 1u << 24,
-              "4 KiB pages in each CPU's private working set");
-    v.integer("hot_pages", hot_pages, 1u, 1u << 24, "pages at the start of it that are hot");
+    // Each CPU's private region is 1 GiB apart from the next (kSyntheticCpuStride): no more.
+    v.integer("working_set_pages", working_set_pages, 1u, kMaxWorkingSetPages,
+              "4 KiB pages in each CPU's private working set (at most 1 GiB)");
+    v.integer("hot_pages", hot_pages, 1u, kMaxWorkingSetPages,
+              "pages at the start of it that are hot");
     v.integer("hot_percent", hot_percent, 0u, 100u,
               "percent of private accesses that go to the hot pages");
     v.integer("huge_pages", huge_pages, 0u, 512u, "2 MiB pages each CPU maps for itself");
@@ -77,7 +81,8 @@ struct WorkloadConfig {
   void visit(V& v) {
     v.choice("kind", kind, kWorkloadNames, "which workload runs: trace or hw_synthetic");
     v.section("trace", trace, "kind \"trace\": replay a trace file");
-    v.section("hw_synthetic", hw_synthetic, "kind \"hw_synthetic\": a generated hardware-level mix");
+    v.section("hw_synthetic", hw_synthetic,
+              "kind \"hw_synthetic\": a generated hardware-level mix");
     v.check(kind != WorkloadKind::kTrace || !trace.path.empty(), "trace.path",
             "kind \"trace\" needs a trace file");
   }

@@ -47,11 +47,16 @@ class HwSyntheticSource final : public OpSource {
       queue_.push_back(make_op(OpKind::kInvlpg, page));
       queue_.push_back(make_op(OpKind::kMap, page, 4096, op_flags::kGlobal | op_flags::kNoExecute));
     }
+    // Bands of [0, 100): huge, then shared, then private. A band whose region does not exist
+    // falls to the private working set, never to the next band.
     const std::uint64_t pick = rng_.below(100);
+    const bool huge_band = pick < config_.huge_percent;
+    const bool shared_band =
+        !huge_band && pick < std::uint64_t{config_.huge_percent} + config_.shared_percent;
     std::uint64_t addr;
-    if (pick < config_.huge_percent && config_.huge_pages > 0) {
+    if (huge_band && config_.huge_pages > 0) {
       addr = huge_base_ + rng_.below(std::uint64_t{config_.huge_pages} << 21);
-    } else if (pick < config_.huge_percent + config_.shared_percent && config_.shared_pages > 0) {
+    } else if (shared_band && config_.shared_pages > 0) {
       addr = kSyntheticSharedBase + rng_.below(std::uint64_t{config_.shared_pages} << 12);
     } else if (rng_.below(100) < config_.hot_percent) {
       addr = private_base_ + rng_.below(std::uint64_t{config_.hot_pages} << 12);

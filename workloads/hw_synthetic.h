@@ -13,6 +13,9 @@ inline constexpr std::uint64_t kSyntheticPrivateBase = 0xffffc90000000000ull;
 inline constexpr std::uint64_t kSyntheticHugeBase = 0xffffd00000000000ull;
 inline constexpr std::uint64_t kSyntheticSharedBase = 0xffffd80000000000ull;
 inline constexpr std::uint64_t kSyntheticCpuStride = std::uint64_t{1} << 30;
+// One CPU's regions must end before the next CPU's begin.
+static_assert((std::uint64_t{HwSyntheticConfig::kMaxWorkingSetPages} << 12) <= kSyntheticCpuStride);
+static_assert((std::uint64_t{512} << 21) <= kSyntheticCpuStride);  // huge_pages is at most 512
 
 class HwSyntheticWorkload final : public Workload {
  public:

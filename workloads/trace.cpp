@@ -11,14 +11,18 @@ std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
   std::istringstream in(text);
   std::string word;
-  while (in >> word) words.push_back(word);
+  while (in >> word)
+    words.push_back(word);
   return words;
 }
 
-[[noreturn]] void bad(const std::string& message) { throw std::invalid_argument(message); }
+[[noreturn]] void bad(const std::string& message) {
+  throw std::invalid_argument(message);
+}
 
-// Decimal or 0x-prefixed hexadecimal, the whole token.
-bool to_u64(const std::string& token, std::uint64_t& out) {
+// Decimal or 0x-prefixed hexadecimal, the whole token: std::errc() when it is one,
+// result_out_of_range when it does not fit 64 bits, invalid_argument otherwise.
+std::errc parse_u64(const std::string& token, std::uint64_t& out) {
   const char* begin = token.data();
   const char* end = begin + token.size();
   int base = 10;
@@ -26,14 +30,23 @@ bool to_u64(const std::string& token, std::uint64_t& out) {
     begin += 2;
     base = 16;
   }
-  if (begin == end) return false;
+  if (begin == end) return std::errc::invalid_argument;
   auto [ptr, ec] = std::from_chars(begin, end, out, base);
-  return ec == std::errc() && ptr == end;
+  if (ec == std::errc() && ptr != end) return std::errc::invalid_argument;
+  return ec;
+}
+
+bool to_u64(const std::string& token, std::uint64_t& out) {
+  return parse_u64(token, out) == std::errc();
 }
 
 std::uint64_t number(const std::string& token, const char* what) {
   std::uint64_t value = 0;
-  if (!to_u64(token, value)) bad(std::string(what) + " '" + token + "' is not a number");
+  const std::errc ec = parse_u64(token, value);
+  if (ec == std::errc::result_out_of_range) {
+    bad(std::string(what) + " '" + token + "' does not fit in 64 bits");
+  }
+  if (ec != std::errc()) bad(std::string(what) + " '" + token + "' is not a number");
   return value;
 }
 
@@ -45,7 +58,9 @@ std::uint64_t byte_count(const std::string& token, const char* what) {
     const std::string s(suffix);
     if (token.size() > s.size() && token.compare(token.size() - s.size(), s.size(), s) == 0) {
       const std::uint64_t value = number(token.substr(0, token.size() - s.size()), what);
-      if (value > (~std::uint64_t{0} >> shift)) bad(std::string(what) + " '" + token + "' is too large");
+      if (value > (~std::uint64_t{0} >> shift)) {
+        bad(std::string(what) + " '" + token + "' does not fit in 64 bits");
+      }
       return value << shift;
     }
   }
@@ -54,7 +69,9 @@ std::uint64_t byte_count(const std::string& token, const char* what) {
 
 std::uint64_t bounded(const std::string& token, const char* what, std::uint64_t max) {
   const std::uint64_t value = number(token, what);
-  if (value > max) bad(std::string(what) + " " + token + " is above the maximum " + std::to_string(max));
+  if (value > max) {
+    bad(std::string(what) + " " + token + " is above the maximum " + std::to_string(max));
+  }
   return value;
 }
 
@@ -74,19 +91,19 @@ struct Word {
   std::uint16_t flag;
 };
 constexpr Word kWords[] = {
-    {"user", op_flags::kUser},      {"ro", op_flags::kReadOnly},
-    {"nx", op_flags::kNoExecute},   {"global", op_flags::kGlobal},
-    {"noflush", op_flags::kNoFlush}, {"store", op_flags::kStore},
+    {"user", op_flags::kUser},        {"ro", op_flags::kReadOnly},
+    {"nx", op_flags::kNoExecute},     {"global", op_flags::kGlobal},
+    {"noflush", op_flags::kNoFlush},  {"store", op_flags::kStore},
     {"pwt", op_flags::kWriteThrough}, {"pcd", op_flags::kCacheDisable},
 };
 
-constexpr std::uint16_t kPageWords = op_flags::kReadOnly | op_flags::kUser |
-                                     op_flags::kNoExecute | op_flags::kGlobal |
-                                     op_flags::kWriteThrough | op_flags::kCacheDisable;
+constexpr std::uint16_t kPageWords = op_flags::kReadOnly | op_flags::kUser | op_flags::kNoExecute |
+                                     op_flags::kGlobal | op_flags::kWriteThrough |
+                                     op_flags::kCacheDisable;
 
 void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t from,
                   const Allowed& allowed) {
-  const std::string name = op_name(op.kind);
+  std::vector<std::string> keys_seen;
   for (std::size_t i = from; i < words.size(); ++i) {
     const std::string& word = words[i];
     const auto eq = word.find('=');
@@ -98,29 +115,34 @@ void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t fro
           known = true;
         }
       }
-      if (!known) bad(name + ": unexpected operand '" + word + "'");
+      if (!known) bad("unexpected operand '" + word + "'");
       continue;
     }
     const std::string key = word.substr(0, eq);
     const std::string value = word.substr(eq + 1);
+    // A second value would silently override the first: almost certainly a mistake.
+    if (std::find(keys_seen.begin(), keys_seen.end(), key) != keys_seen.end()) {
+      bad("'" + key + "=' given twice");
+    }
+    keys_seen.push_back(key);
     if (key == "mm" && allowed.mm) {
       op.mm = static_cast<std::uint32_t>(bounded(value, "mm", 65535));
     } else if (key == "pcid" && allowed.pcid) {
       op.pcid = static_cast<std::uint16_t>(bounded(value, "pcid", mmu::Pcid::kMax));
     } else if (key == "page" && allowed.page) {
       if (!mmu::parse_page_size(value, op.page)) {
-        bad(name + ": 'page=" + value + "' is not a page size (4k, 2m or 1g)");
+        bad("'page=" + value + "' is not a page size (4k, 2m or 1g)");
       }
     } else if (key == "frame" && allowed.frame) {
       op.value = number(value, "frame");
       op.flags |= op_flags::kHasFrame;
     } else if (key == "stride" && allowed.stride) {
       op.value = byte_count(value, "stride");
-      if (op.value == 0) bad(name + ": stride must be at least 1");
+      if (op.value == 0) bad("stride must be at least 1");
     } else if (key == "addr" && allowed.addr) {
       op.addr = number(value, "addr");
     } else {
-      bad(name + ": unexpected operand '" + word + "'");
+      bad("unexpected operand '" + word + "'");
     }
   }
 }
@@ -128,23 +150,11 @@ void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t fro
 void need(const Op& op, const std::vector<std::string>& words, std::size_t count,
           const char* usage) {
   if (words.size() < count + 1) {
-    bad(std::string(op_name(op.kind)) + ": missing operand (usage: " + usage + ")");
+    bad(std::string("missing operand (usage: ") + op_name(op.kind) + " " + usage + ")");
   }
 }
 
-}  // namespace
-
-Op parse_op(const std::string& text) {
-  const std::vector<std::string> words = split_words(text);
-  if (words.empty()) bad("empty op");
-  Op op;
-  if (!parse_op_name(words[0], op.kind)) {
-    std::string known;
-    for (int k = 0; k < kNumOpKinds; ++k) {
-      known += (k ? ", " : "") + std::string(op_name(static_cast<OpKind>(k)));
-    }
-    bad("unknown op '" + words[0] + "' (known: " + known + ")");
-  }
+void parse_operands(Op& op, const std::vector<std::string>& words) {
   Allowed allowed;
   std::size_t positional = 0;
   switch (op.kind) {
@@ -183,7 +193,8 @@ Op parse_op(const std::string& text) {
     case OpKind::kTogglePge:
       break;
     case OpKind::kMap:
-      need(op, words, 2, "ADDR BYTES [mm=N] [page=4k|2m|1g] [frame=PFN] [ro] [user] [nx] [global]");
+      need(op, words, 2,
+           "ADDR BYTES [mm=N] [page=4k|2m|1g] [frame=PFN] [ro] [user] [nx] [global] [pwt] [pcd]");
       op.addr = number(words[1], "address");
       op.size = byte_count(words[2], "byte count");
       positional = 2;
@@ -198,7 +209,7 @@ Op parse_op(const std::string& text) {
       allowed.mm = true;
       break;
     case OpKind::kProtect:
-      need(op, words, 2, "ADDR BYTES [mm=N] [ro] [user] [nx] [global]");
+      need(op, words, 2, "ADDR BYTES [mm=N] [ro] [user] [nx] [global] [pwt] [pcd]");
       op.addr = number(words[1], "address");
       op.size = byte_count(words[2], "byte count");
       positional = 2;
@@ -212,6 +223,26 @@ Op parse_op(const std::string& text) {
       break;
   }
   parse_extras(op, words, positional + 1, allowed);
+}
+
+}  // namespace
+
+Op parse_op(const std::string& text) {
+  const std::vector<std::string> words = split_words(text);
+  if (words.empty()) bad("empty op");
+  Op op;
+  if (!parse_op_name(words[0], op.kind)) {
+    std::string known;
+    for (int k = 0; k < kNumOpKinds; ++k) {
+      known += (k ? ", " : "") + std::string(op_name(static_cast<OpKind>(k)));
+    }
+    bad("unknown op '" + words[0] + "' (known: " + known + ")");
+  }
+  try {
+    parse_operands(op, words);
+  } catch (const std::invalid_argument& e) {
+    bad(std::string(op_name(op.kind)) + ": " + e.what());
+  }
   return op;
 }
 
@@ -242,11 +273,20 @@ std::string strip(const std::string& raw) {
 
 }  // namespace
 
+bool TraceReader::next_raw_line(std::string& raw) {
+  if (std::getline(*in_, raw)) {
+    ++line_;
+    return true;
+  }
+  // A failing disk or a directory given as the trace must not look like a short trace.
+  if (in_->bad()) fail(line_ + 1, "cannot read the trace file");
+  return false;
+}
+
 void TraceReader::read_header() {
   std::string raw;
   bool have_magic = false;
-  while (std::getline(*in_, raw)) {
-    ++line_;
+  while (next_raw_line(raw)) {
     const std::string line = strip(raw);
     if (line.empty()) continue;
     const auto words = split_words(line);
@@ -264,6 +304,7 @@ void TraceReader::read_header() {
       continue;
     }
     if (words[0] == "cpus") {
+      if (declared_cpus_ != 0) fail(line_, "'cpus' given twice");
       std::uint64_t cpus = 0;
       if (words.size() != 2 || !to_u64(words[1], cpus) || cpus < 1 || cpus > kMaxTraceCpus) {
         fail(line_, "'cpus' takes one number from 1 to " + std::to_string(kMaxTraceCpus));
@@ -289,7 +330,10 @@ void TraceReader::read_header() {
     has_lookahead_ = true;
     return;
   }
-  if (!have_magic) fail(line_ == 0 ? 1 : line_, "empty file: not an mmusim trace");
+  if (!have_magic) {
+    fail(line_ == 0 ? 1 : line_, "empty file: not an mmusim trace (no 'mmusim-trace " +
+                                     std::to_string(kTraceVersion) + "' line)");
+  }
 }
 
 bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
@@ -300,8 +344,7 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
   } else {
     std::string raw;
     for (;;) {
-      if (!std::getline(*in_, raw)) return false;
-      ++line_;
+      if (!next_raw_line(raw)) return false;
       text = strip(raw);
       if (!text.empty()) break;
     }
@@ -320,6 +363,10 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
     fail(line, "CPU " + cpu_text + " does not exist: the platform has " +
                    std::to_string(cpu_count_) + " CPUs (set platform.cpus)");
   }
+  if (declared_cpus_ > 0 && cpu_value >= static_cast<std::uint64_t>(declared_cpus_)) {
+    fail(line, "CPU " + cpu_text + " is not in the trace: its header says 'cpus " +
+                   std::to_string(declared_cpus_) + "'");
+  }
   if (space == std::string::npos) fail(line, "CPU " + cpu_text + " has no op");
   try {
     op = parse_op(text.substr(space + 1));
@@ -331,12 +378,14 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
 }
 
 bool TraceReader::next_for(int cpu, Op& op, std::uint64_t& line) {
+  if (cpu < 0) throw std::logic_error("TraceReader::next_for: negative CPU");
   if (pending_.size() <= static_cast<std::size_t>(cpu)) pending_.resize(cpu + 1);
   auto& mine = pending_[cpu];
   if (!mine.empty()) {
     op = mine.front().op;
     line = mine.front().line;
     mine.pop_front();
+    --pending_count_;
     return true;
   }
   int owner = 0;
@@ -350,6 +399,7 @@ bool TraceReader::next_for(int cpu, Op& op, std::uint64_t& line) {
     }
     if (pending_.size() <= static_cast<std::size_t>(owner)) pending_.resize(owner + 1);
     pending_[owner].push_back(Pending{read, read_line_number});
+    peak_pending_ = std::max(peak_pending_, ++pending_count_);
   }
   return false;
 }
@@ -361,6 +411,7 @@ std::vector<std::uint64_t> TraceReader::count_ops() {
     counts[c] += pending_[c].size();
     pending_[c].clear();
   }
+  pending_count_ = 0;
   int cpu = 0;
   Op op;
   std::uint64_t line = 0;
@@ -371,19 +422,29 @@ std::vector<std::uint64_t> TraceReader::count_ops() {
   return counts;
 }
 
-TraceWriter::TraceWriter(std::ostream& out, int cpus, const std::string& comment) : out_(out) {
+TraceWriter::TraceWriter(std::ostream& out, int cpus, const std::string& comment)
+    : out_(out), cpus_(cpus) {
   out_ << "mmusim-trace " << kTraceVersion << "\n";
   if (!comment.empty()) {
     std::istringstream lines(comment);
     std::string line;
-    while (std::getline(lines, line)) out_ << "# " << line << "\n";
+    while (std::getline(lines, line))
+      out_ << "# " << line << "\n";
   }
   out_ << "cpus " << cpus << "\n";
 }
 
-void TraceWriter::write_boot(const Op& op) { out_ << "boot " << format_op(op) << '\n'; }
+void TraceWriter::write_boot(const Op& op) {
+  // A boot line after an op line would make a trace the reader rejects.
+  if (ops_ != 0) throw std::logic_error("TraceWriter::write_boot after the first op");
+  out_ << "boot " << format_op(op) << '\n';
+}
 
 void TraceWriter::write(int cpu, const Op& op) {
+  if (cpu < 0 || cpu >= cpus_) {
+    throw std::logic_error("TraceWriter::write: CPU " + std::to_string(cpu) +
+                           " outside the trace's " + std::to_string(cpus_) + " CPUs");
+  }
   out_ << cpu << ' ' << format_op(op) << '\n';
   ++ops_;
 }

@@ -38,7 +38,7 @@ class TraceReader {
   TraceReader(std::istream& in, std::string name);
 
   [[nodiscard]] const std::string& name() const { return name_; }
-  // The "cpus N" header directive, or 0 when absent.
+  // The "cpus N" header directive, or 0 when absent. Op lines for CPU N or above are an error.
   [[nodiscard]] int declared_cpus() const { return declared_cpus_; }
   // The header's "boot OP" lines: page-table edits made before time starts.
   [[nodiscard]] const std::vector<Op>& boot_ops() const { return boot_ops_; }
@@ -51,12 +51,19 @@ class TraceReader {
   // Reads the whole rest of the trace (checking every line), counting ops per CPU.
   std::vector<std::uint64_t> count_ops();
 
+  // Ops read ahead and held for CPUs that have not asked for them yet: now, and at most so far.
+  // Both stay small when the trace interleaves its CPUs closely.
+  [[nodiscard]] std::size_t pending_ops() const { return pending_count_; }
+  [[nodiscard]] std::size_t peak_pending_ops() const { return peak_pending_; }
+
  private:
   struct Pending {
     Op op;
     std::uint64_t line;
   };
   void read_header();
+  // The next raw line; false at end of file. A read error is a TraceError, not an end.
+  bool next_raw_line(std::string& raw);
   // Reads the next op line; false at end of file.
   bool read_line(int& cpu, Op& op, std::uint64_t& line);
   [[noreturn]] void fail(std::uint64_t line, const std::string& message) const;
@@ -69,6 +76,8 @@ class TraceReader {
   std::vector<Op> boot_ops_;
   int cpu_count_ = kMaxTraceCpus;
   std::vector<std::deque<Pending>> pending_;
+  std::size_t pending_count_ = 0;
+  std::size_t peak_pending_ = 0;
   // A line read while parsing the header that turned out to be an op.
   bool has_lookahead_ = false;
   std::string lookahead_;
@@ -95,13 +104,15 @@ class TraceWriter {
   // Writes the header at once; `cpus` becomes the "cpus" directive, `comment` (may be empty,
   // may hold several lines) is written as '#' lines after it.
   TraceWriter(std::ostream& out, int cpus, const std::string& comment = "");
-  // A "boot" line; only before the first write().
+  // A "boot" line; only before the first write() (std::logic_error otherwise).
   void write_boot(const Op& op);
+  // An op line of `cpu`, which must be below the `cpus` given (std::logic_error otherwise).
   void write(int cpu, const Op& op);
   [[nodiscard]] std::uint64_t ops_written() const { return ops_; }
 
  private:
   std::ostream& out_;
+  int cpus_;
   std::uint64_t ops_ = 0;
 };
 
