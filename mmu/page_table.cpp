@@ -197,9 +197,12 @@ bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64
       if (observer_ != nullptr) observer_->leaf_changed(slot, VirtAddr{va}, leaf_size(level));
       break;
     case Op::kProtect: {
-      std::uint64_t keep = pte_bits::kAddrMask | pte_bits::kAccessed | pte_bits::kDirty;
-      if (level == Level::kPt) keep |= pte_bits::kPageSize;  // bit 7 is PAT in a PTE
-      const std::uint64_t updated = (old.raw() & keep) | edit.flags.leaf_bits(level);
+      // Replace only the bits PteFlags describes; the frame, A/D, PAT (bit 7 of a PTE, bit 12
+      // of a large leaf) and the bits the SDM leaves to software (11:9, 62:52) stay.
+      const std::uint64_t owned = pte_bits::kPresent | pte_bits::kWritable | pte_bits::kUser |
+                                  pte_bits::kPwt | pte_bits::kPcd | pte_bits::kGlobal |
+                                  pte_bits::kNoExecute;
+      const std::uint64_t updated = (old.raw() & ~owned) | edit.flags.leaf_bits(level);
       if (updated == old.raw()) return true;
       memory_.write_u64(slot, updated);
       ++stats_.leaves_changed;

@@ -42,35 +42,34 @@ PhysMem::Frame* PhysMem::materialise(std::uint64_t pfn) {
   return slot.get();
 }
 
+bool PhysMem::in_range(std::uint64_t addr, std::uint64_t bytes) const {
+  // Written so that no sum can wrap around 2^64.
+  return addr <= size_bytes_ && bytes <= size_bytes_ - addr;
+}
+
 std::uint64_t PhysMem::read_u64(PhysAddr addr) const {
-  if (addr.value() + 8 > size_bytes_) {
-    ++stats_.out_of_range_accesses;
-    return 0;
-  }
-  const Frame* frame = find(addr.value() >> kPageShift);
-  if (frame == nullptr) return 0;
-  std::uint64_t value;
-  std::memcpy(&value, frame->data() + (addr.value() & (kPageBytes - 1)), sizeof value);
+  std::uint64_t value = 0;
+  read(addr, &value, sizeof value);
   return value;
 }
 
 void PhysMem::write_u64(PhysAddr addr, std::uint64_t value) {
-  if (addr.value() + 8 > size_bytes_) {
-    ++stats_.out_of_range_accesses;
-    return;
-  }
-  Frame* frame = materialise(addr.value() >> kPageShift);
-  std::memcpy(frame->data() + (addr.value() & (kPageBytes - 1)), &value, sizeof value);
+  write(addr, &value, sizeof value);
 }
 
 void PhysMem::read(PhysAddr addr, void* dst, std::uint64_t bytes) const {
   auto* out = static_cast<std::uint8_t*>(dst);
+  if (!in_range(addr.value(), bytes)) {
+    // One count per access; the whole access reads as zero.
+    ++stats_.out_of_range_accesses;
+    std::memset(out, 0, bytes);
+    return;
+  }
   std::uint64_t at = addr.value();
   while (bytes > 0) {
     const std::uint64_t offset = at & (kPageBytes - 1);
     const std::uint64_t chunk = std::min(bytes, kPageBytes - offset);
-    const Frame* frame = at + chunk <= size_bytes_ ? find(at >> kPageShift) : nullptr;
-    if (at + chunk > size_bytes_) ++stats_.out_of_range_accesses;
+    const Frame* frame = find(at >> kPageShift);
     if (frame == nullptr) {
       std::memset(out, 0, chunk);
     } else {
@@ -83,16 +82,17 @@ void PhysMem::read(PhysAddr addr, void* dst, std::uint64_t bytes) const {
 }
 
 void PhysMem::write(PhysAddr addr, const void* src, std::uint64_t bytes) {
+  if (!in_range(addr.value(), bytes)) {
+    // One count per access; nothing of it is written.
+    ++stats_.out_of_range_accesses;
+    return;
+  }
   const auto* in = static_cast<const std::uint8_t*>(src);
   std::uint64_t at = addr.value();
   while (bytes > 0) {
     const std::uint64_t offset = at & (kPageBytes - 1);
     const std::uint64_t chunk = std::min(bytes, kPageBytes - offset);
-    if (at + chunk > size_bytes_) {
-      ++stats_.out_of_range_accesses;
-    } else {
-      std::memcpy(materialise(at >> kPageShift)->data() + offset, in, chunk);
-    }
+    std::memcpy(materialise(at >> kPageShift)->data() + offset, in, chunk);
     in += chunk;
     at += chunk;
     bytes -= chunk;

@@ -56,11 +56,13 @@ class PhysMem {
   [[nodiscard]] Pfn node_first_frame(std::uint32_t node) const;
   [[nodiscard]] std::uint64_t node_frame_count(std::uint32_t node) const;
 
-  // 8-byte aligned accesses, used by the page walker and the page-table editor.
+  // 8-byte accesses, used by the page walker and the page-table editor (entries are aligned,
+  // but an unaligned access that crosses a frame boundary is handled too).
   [[nodiscard]] std::uint64_t read_u64(PhysAddr addr) const;
   void write_u64(PhysAddr addr, std::uint64_t value);
 
-  // Byte-granular copies; may cross frame boundaries.
+  // Byte-granular copies; may cross frame boundaries. An access that does not lie wholly
+  // inside memory counts once as out of range: a read returns zeros, a write is dropped.
   void read(PhysAddr addr, void* dst, std::uint64_t bytes) const;
   void write(PhysAddr addr, const void* src, std::uint64_t bytes);
   void zero_frame(Pfn pfn);
@@ -70,6 +72,7 @@ class PhysMem {
 
  private:
   using Frame = std::array<std::uint8_t, kPageBytes>;
+  [[nodiscard]] bool in_range(std::uint64_t addr, std::uint64_t bytes) const;
   [[nodiscard]] const Frame* find(std::uint64_t pfn) const;
   Frame* materialise(std::uint64_t pfn);
 

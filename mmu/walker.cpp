@@ -153,7 +153,7 @@ WalkResult PageWalker::fail(WalkResult& result, FaultKind kind, bool present_vio
                       (kind == FaultKind::kReservedBit ? fault_bits::kReserved : 0) |
                       (access == AccessType::kExecute ? fault_bits::kFetch : 0);
   // A page fault invalidates the paging-structure-cache entries that would be used for the
-  // faulting address (SDM 4.10.4.2), so a retry re-reads memory.
+  // faulting address (SDM 4.10.4.1), so a retry re-reads memory.
   for (int level = 2; level <= mode_.levels; ++level) {
     caches_[level].invalidate_address(context.pcid, va);
   }

@@ -72,7 +72,7 @@ struct MmuConfig {
   bool invpcid = true;
   std::uint32_t phys_addr_bits = 46;
   // Intel does not publish its paging-structure cache sizes; these are modest guesses meant to
-  // be swept (see the reference notes on shootdown costs, section 2.2).
+  // be swept.
   PscConfig pml5e{2, 2};
   PscConfig pml4e{4, 4};
   PscConfig pdpte{4, 4};
