@@ -117,6 +117,8 @@ void TranslationUnit::walk_and_fill(mmu::VirtAddr va, mmu::AccessType access,
     result.fault = walk.fault;
     result.error_code = walk.error_code;
     stats_.faults.count(walk.fault);
+    // A non-canonical address raises #GP, which invalidates nothing.
+    if (walk.fault != mmu::FaultKind::kNonCanonical) drop_on_page_fault(va);
     return;
   }
   const TlbEntry entry = make_entry(va, walk.translation);
@@ -163,7 +165,7 @@ TranslateResult TranslationUnit::translate(mmu::VirtAddr va, mmu::AccessType acc
   }
   // Permissions come from the cached entry; a violation faults without a re-walk (which is
   // why a missing flush after a permission upgrade gives a spurious fault) and the fault
-  // drops the entries for the address (SDM 4.10.4.2).
+  // drops the TLB and paging-structure-cache entries for the address (SDM 4.10.4.1).
   mmu::FaultKind fault = mmu::FaultKind::kNone;
   if (privilege == mmu::Privilege::kUser && !entry->user) {
     fault = mmu::FaultKind::kUserSupervisor;
@@ -179,7 +181,7 @@ TranslateResult TranslationUnit::translate(mmu::VirtAddr va, mmu::AccessType acc
                         (privilege == mmu::Privilege::kUser ? mmu::fault_bits::kUser : 0) |
                         (fetch ? mmu::fault_bits::kFetch : 0);
     stats_.faults.count(fault);
-    remove_address(va, /*include_global=*/true, /*any_pcid=*/false, pcid_.value());
+    drop_on_page_fault(va);
     return result;
   }
   if (access == mmu::AccessType::kWrite && !entry->dirty) {
@@ -227,8 +229,17 @@ std::uint64_t TranslationUnit::remove_address(mmu::VirtAddr va, bool include_glo
   return removed;
 }
 
+void TranslationUnit::drop_on_page_fault(mmu::VirtAddr va) {
+  remove_address(va, /*include_global=*/true, /*any_pcid=*/false, pcid_.value());
+  for (int level = 2; level <= walker_.mode().levels; ++level) {
+    walker_.cache(static_cast<mmu::Level>(level)).invalidate_address(pcid_, va);
+  }
+}
+
 std::uint64_t TranslationUnit::invlpg(mmu::VirtAddr va) {
   ++inval_.invlpg;
+  // On a non-canonical address INVLPG is a no-op (SDM, INVLPG instruction).
+  if (!walker_.mode().is_canonical(va)) return 0;
   const std::uint64_t removed =
       remove_address(va, /*include_global=*/true, /*any_pcid=*/false, pcid_.value());
   inval_.invlpg_entries += removed;
@@ -258,7 +269,11 @@ std::uint64_t TranslationUnit::mov_cr3(mmu::Pfn root, mmu::Pcid pcid, bool no_fl
 }
 
 std::uint64_t TranslationUnit::invpcid(unsigned type, mmu::Pcid pcid, mmu::VirtAddr va) {
-  if (!invpcid_ || type > 3 || (!pcide_ && pcid.value() != 0 && type < 2)) {
+  // #UD without INVPCID support; #GP for a type above 3, a PCID wider than 12 bits, a non-zero
+  // PCID with types 0 and 1 while CR4.PCIDE = 0, or a non-canonical address with type 0.
+  if (!invpcid_ || type > 3 || pcid.value() > mmu::Pcid::kMax ||
+      (!pcide_ && pcid.value() != 0 && type < 2) ||
+      (type == 0 && !walker_.mode().is_canonical(va))) {
     ++inval_.invalid_instructions;
     return 0;
   }
@@ -300,6 +315,23 @@ std::uint64_t TranslationUnit::toggle_pge() {
 
 std::uint64_t TranslationUnit::flush_all_global() {
   return invpcid_ ? invpcid(2, mmu::Pcid{0}, mmu::VirtAddr{0}) : toggle_pge();
+}
+
+std::uint64_t TranslationUnit::invlpgb_page(mmu::VirtAddr va) {
+  ++inval_.invlpgb_received;
+  const std::uint64_t removed =
+      remove_address(va, /*include_global=*/true, /*any_pcid=*/true, /*pcid=*/0);
+  inval_.invlpgb_entries += removed;
+  inval_.psc_entries += walker_.invalidate_all();
+  return removed;
+}
+
+std::uint64_t TranslationUnit::invlpgb_all() {
+  ++inval_.invlpgb_received;
+  const std::uint64_t removed = remove_all([](const TlbEntry&) { return true; });
+  inval_.invlpgb_entries += removed;
+  inval_.psc_entries += walker_.invalidate_all();
+  return removed;
 }
 
 std::uint64_t TranslationUnit::mark_stale(mmu::VirtAddr va, mmu::PageSize size,

@@ -51,6 +51,8 @@ struct InvalidationStats {
   std::uint64_t pge_toggles = 0;
   std::uint64_t pge_toggle_entries = 0;
   std::uint64_t psc_entries = 0;
+  std::uint64_t invlpgb_received = 0;
+  std::uint64_t invlpgb_entries = 0;
   std::uint64_t invalid_instructions = 0;
 
   template <class V>
@@ -73,9 +75,13 @@ struct InvalidationStats {
     v.count("pge_toggles", pge_toggles, "CR4.PGE toggles (flush everything)");
     v.count("pge_toggle_entries", pge_toggle_entries, "TLB entries CR4.PGE toggles removed");
     v.count("psc_entries", psc_entries, "paging-structure-cache entries invalidated");
+    v.count("invlpgb_received", invlpgb_received,
+            "broadcast invalidations (INVLPGB, any CPU's) applied to this CPU's TLBs");
+    v.count("invlpgb_entries", invlpgb_entries, "TLB entries those broadcasts removed");
     v.count("invalid_instructions", invalid_instructions,
-            "invalidations that raise #GP and do nothing (INVPCID unsupported or type > 3, "
-            "CR3 no-flush bit or non-zero PCID with CR4.PCIDE = 0)");
+            "invalidations that fault and do nothing (INVPCID unsupported, type > 3, PCID "
+            "over 12 bits or type 0 with a non-canonical address; INVPCID types 0-1 or a CR3 "
+            "write with a non-zero PCID or the no-flush bit while CR4.PCIDE = 0)");
   }
 };
 
@@ -133,6 +139,12 @@ class TranslationUnit {
   // What the kernel's global flush does: INVPCID type 2 when supported, else a CR4.PGE toggle.
   std::uint64_t flush_all_global();
 
+  // The effect on this CPU of an INVLPGB broadcast (AMD APM, INVLPGB, as Linux 6.15 issues
+  // it: including global entries, in every PCID, paging-structure caches too): one 4 KiB page,
+  // or everything.
+  std::uint64_t invlpgb_page(mmu::VirtAddr va);
+  std::uint64_t invlpgb_all();
+
   // Marks the entries filled from the leaf at `pte_addr` (mapping `va`, `size`) stale.
   std::uint64_t mark_stale(mmu::VirtAddr va, mmu::PageSize size, mmu::PhysAddr pte_addr);
 
@@ -155,6 +167,10 @@ class TranslationUnit {
   std::uint64_t remove_all(Pred&& pred);
   std::uint64_t remove_address(mmu::VirtAddr va, bool include_global, bool any_pcid,
                                std::uint16_t pcid);
+  // What a page fault invalidates (SDM 4.10.4.1): the TLB entries for the faulting page and the
+  // paging-structure-cache entries the address would use, of the current PCID, so that a retry
+  // sees the paging structures in memory.
+  void drop_on_page_fault(mmu::VirtAddr va);
   void walk_and_fill(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege,
                      const Group& l1, TranslateResult& result);
   [[nodiscard]] std::uint32_t group_latency(const Group& group) const;
