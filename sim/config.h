@@ -4,8 +4,10 @@
 // sim/config_io.h turns that into the JSON reader, writer, `mmusim list` and `--set`.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "mmu/phys_mem.h"
 #include "mmu/walker.h"
@@ -49,6 +51,144 @@ struct PlatformConfig {
   }
 };
 
+enum class FlushMechanism : std::uint8_t { kIpi, kInvlpgb };
+inline constexpr std::array<std::pair<const char*, FlushMechanism>, 2> kFlushMechanismNames{{
+    {"ipi", FlushMechanism::kIpi},
+    {"invlpgb", FlushMechanism::kInvlpgb},
+}};
+
+// How the initiator's ICR writes address the targets: x2APIC cluster mode writes once per
+// cluster of targets, physical mode once per target, and the all-but-self shorthand once for
+// everybody (when every other CPU needs the IPI).
+enum class IpiMode : std::uint8_t { kCluster, kPhysical, kShorthand };
+inline constexpr std::array<std::pair<const char*, IpiMode>, 3> kIpiModeNames{{
+    {"cluster", IpiMode::kCluster},
+    {"physical", IpiMode::kPhysical},
+    {"shorthand", IpiMode::kShorthand},
+}};
+
+// How kernel TLB flushes reach the other CPUs.
+struct FlushConfig {
+  FlushMechanism mechanism = FlushMechanism::kIpi;
+  std::uint32_t single_page_flush_ceiling = 33;
+  IpiMode ipi_mode = IpiMode::kCluster;
+  std::uint32_t x2apic_cluster_size = 16;
+  std::uint32_t invlpgb_count_max = 8;
+
+  template <class V>
+  void visit(V& v) {
+    v.choice("mechanism", mechanism, kFlushMechanismNames,
+             "ipi: Linux 4.19's on_each_cpu() IPIs; invlpgb: AMD broadcast invalidation "
+             "(INVLPGB + TLBSYNC, no IPIs; Linux 6.15)");
+    v.integer("single_page_flush_ceiling", single_page_flush_ceiling, 0u, 1u << 20,
+              "tlb_single_page_flush_ceiling: ranges of more pages get a full flush "
+              "(0: always a full flush)");
+    v.choice("ipi_mode", ipi_mode, kIpiModeNames,
+             "how ICR writes address targets: cluster (x2APIC cluster mode), physical (one "
+             "per target) or shorthand (all-but-self)");
+    v.integer("x2apic_cluster_size", x2apic_cluster_size, 1u, 64u,
+              "logical CPUs per x2APIC cluster (clusters never span sockets)");
+    v.integer("invlpgb_count_max", invlpgb_count_max, 1u, 65536u,
+              "most pages one INVLPGB invalidates (CPUID 0x80000008 EDX[15:0] + 1)");
+  }
+};
+
+// The IPI fabric and the cross-CPU function call (smp_call_function_many and its handler).
+struct IpiLatencyConfig {
+  std::uint32_t call_setup = 300;
+  std::uint32_t csd_enqueue = 40;
+  std::uint32_t icr_write = 450;
+  std::uint32_t deliver_smt = 500;
+  std::uint32_t deliver_socket = 600;
+  std::uint32_t deliver_remote = 2400;
+  std::uint32_t irq_entry = 300;
+  std::uint32_t irq_exit = 250;
+  std::uint32_t idle_wakeup = 1200;
+  std::uint32_t call_handler = 150;
+  std::uint32_t ack_smt = 60;
+  std::uint32_t ack_socket = 150;
+  std::uint32_t ack_remote = 450;
+  std::uint32_t ack_poll_smt = 20;
+  std::uint32_t ack_poll_socket = 120;
+  std::uint32_t ack_poll_remote = 400;
+
+  template <class V>
+  void visit(V& v) {
+    constexpr std::uint32_t kMax = 100'000'000;
+    v.integer("call_setup", call_setup, 0u, kMax,
+              "initiator: fixed work of a cross-CPU call (smp_call_function_many)");
+    v.integer("csd_enqueue", csd_enqueue, 0u, kMax,
+              "initiator: per target, lock and fill its call data and queue it");
+    v.integer("icr_write", icr_write, 0u, kMax,
+              "initiator: one ICR write sending an IPI (437 cycles measured per send, "
+              "Skyloft SOSP'24)");
+    v.integer("deliver_smt", deliver_smt, 0u, kMax, "IPI delivery to an SMT sibling");
+    v.integer("deliver_socket", deliver_socket, 0u, kMax, "IPI delivery within a socket");
+    v.integer("deliver_remote", deliver_remote, 0u, kMax, "IPI delivery to another socket");
+    v.integer("irq_entry", irq_entry, 0u, kMax, "target: interrupt entry");
+    v.integer("irq_exit", irq_exit, 0u, kMax, "target: interrupt exit");
+    v.integer("idle_wakeup", idle_wakeup, 0u, kMax,
+              "target: leaving an idle state to take the interrupt");
+    v.integer("call_handler", call_handler, 0u, kMax,
+              "target: per queued call, dispatch and release of its call data (the ack)");
+    v.integer("ack_smt", ack_smt, 0u, kMax,
+              "an ack becomes visible to an initiator on the SMT sibling after this");
+    v.integer("ack_socket", ack_socket, 0u, kMax, "... to an initiator in the same socket");
+    v.integer("ack_remote", ack_remote, 0u, kMax, "... to an initiator on another socket");
+    v.integer("ack_poll_smt", ack_poll_smt, 0u, kMax,
+              "initiator: reading one released ack written by the SMT sibling");
+    v.integer("ack_poll_socket", ack_poll_socket, 0u, kMax,
+              "initiator: reading one released ack written in the same socket");
+    v.integer("ack_poll_remote", ack_poll_remote, 0u, kMax,
+              "initiator: reading one released ack written on another socket");
+  }
+};
+
+// The kernel flush entry points and AMD's broadcast invalidation.
+struct FlushLatencyConfig {
+  std::uint32_t flush_call = 200;
+  std::uint32_t invlpgb = 300;
+  std::uint32_t invlpgb_per_page = 20;
+  std::uint32_t tlbsync_socket = 1500;
+  std::uint32_t tlbsync_remote = 3000;
+
+  template <class V>
+  void visit(V& v) {
+    constexpr std::uint32_t kMax = 100'000'000;
+    v.integer("flush_call", flush_call, 0u, kMax,
+              "flush_tlb_kernel_range()/flush_tlb_all(): entry and the range decision");
+    v.integer("invlpgb", invlpgb, 0u, kMax, "issuing one INVLPGB (no published figure)");
+    v.integer("invlpgb_per_page", invlpgb_per_page, 0u, kMax,
+              "each page an INVLPGB covers beyond the first");
+    v.integer("tlbsync_socket", tlbsync_socket, 0u, kMax,
+              "TLBSYNC when every CPU is in the initiator's socket (no published figure)");
+    v.integer("tlbsync_remote", tlbsync_remote, 0u, kMax,
+              "TLBSYNC when some CPU is on another socket");
+  }
+};
+
+// Simulated locks.
+struct LockLatencyConfig {
+  std::uint32_t acquire = 20;
+  std::uint32_t release = 10;
+  std::uint32_t handover_socket = 150;
+  std::uint32_t handover_remote = 450;
+  std::uint32_t mutex_wakeup = 2000;
+
+  template <class V>
+  void visit(V& v) {
+    constexpr std::uint32_t kMax = 100'000'000;
+    v.integer("acquire", acquire, 0u, kMax, "taking a free lock");
+    v.integer("release", release, 0u, kMax, "releasing a lock");
+    v.integer("handover_socket", handover_socket, 0u, kMax,
+              "a released lock reaching the next waiter in the same socket");
+    v.integer("handover_remote", handover_remote, 0u, kMax,
+              "a released lock reaching the next waiter on another socket");
+    v.integer("mutex_wakeup", mutex_wakeup, 0u, kMax,
+              "waking a task that slept on a mutex, added to the hand-over");
+  }
+};
+
 // Cycle costs of what the CPUs execute besides translation (TLB and walk latencies live in the
 // tlb and mmu sections). Defaults come from published measurements (Ingo Molnar's x86 TLB
 // micro-benchmarks, 2015; Andy Lutomirski's INVPCID patch, 2016), at 3 GHz.
@@ -64,6 +204,9 @@ struct LatencyConfig {
   std::uint32_t toggle_pge = 1600;
   std::uint32_t pte_write = 10;
   std::uint32_t table_alloc = 200;
+  IpiLatencyConfig ipi;
+  FlushLatencyConfig flush;
+  LockLatencyConfig lock;
 
   template <class V>
   void visit(V& v) {
@@ -86,6 +229,9 @@ struct LatencyConfig {
     v.integer("pte_write", pte_write, 0u, kMax, "each page-table entry a map/unmap/protect writes");
     v.integer("table_alloc", table_alloc, 0u, kMax,
               "each page-table page a map allocates (and zeroes)");
+    v.section("ipi", ipi, "the IPI fabric and cross-CPU calls");
+    v.section("flush", flush, "kernel TLB flush entry points and INVLPGB/TLBSYNC");
+    v.section("lock", lock, "simulated spinlocks and mutexes");
   }
   [[nodiscard]] std::uint32_t invpcid(unsigned type) const {
     switch (type) {
@@ -103,7 +249,7 @@ struct LatencyConfig {
 
 struct RunConfig {
   std::uint64_t seed = 1;
-  std::uint64_t quantum_cycles = 10000;
+  std::uint64_t quantum_cycles = 500;
   std::uint64_t max_ops = 0;
   std::uint64_t max_cycles = 0;
   bool stale_check = true;
@@ -114,8 +260,10 @@ struct RunConfig {
     v.integer("seed", seed, std::uint64_t{0}, ~std::uint64_t{0},
               "master seed; every random stream derives from it and its component's name");
     v.integer("quantum_cycles", quantum_cycles, std::uint64_t{0}, std::uint64_t{1} << 40,
-              "temporal-decoupling quantum: a CPU runs ahead at most this many cycles before "
-              "it synchronises (0: every op synchronises, the exact reference)");
+              "temporal-decoupling quantum: a CPU runs ahead of global time by at most this "
+              "many cycles (0: every op synchronises, the exact reference). At or below the "
+              "smallest IPI delivery latency, IPIs are taken exactly when they would be with "
+              "0; above it, a CPU can run past an IPI's arrival before the IPI is sent");
     v.integer("max_ops", max_ops, std::uint64_t{0}, ~std::uint64_t{0},
               "stop after this many ops on all CPUs together (0: no limit)");
     v.integer("max_cycles", max_cycles, std::uint64_t{0}, ~std::uint64_t{0},
@@ -130,10 +278,17 @@ struct RunConfig {
 
 struct OutputConfig {
   bool per_cpu = true;
+  std::uint64_t timeline_max_events = 1'000'000;
+  std::uint64_t timeline_walk_threshold = 200;
 
   template <class V>
   void visit(V& v) {
     v.boolean("per_cpu", per_cpu, "write each CPU's statistics, not only the totals");
+    v.integer("timeline_max_events", timeline_max_events, std::uint64_t{1},
+              std::uint64_t{100'000'000},
+              "--timeline: events written at most; the file then notes that it was cut");
+    v.integer("timeline_walk_threshold", timeline_walk_threshold, std::uint64_t{0},
+              std::uint64_t{1} << 32, "--timeline: page walks of at least this many cycles appear");
   }
 };
 
@@ -142,6 +297,7 @@ struct ExperimentConfig {
   PlatformConfig platform;
   mmu::MmuConfig mmu;
   tlb::TlbConfig tlb;
+  FlushConfig flush;
   LatencyConfig latency;
   workloads::WorkloadConfig workload;
   RunConfig run;
@@ -153,6 +309,7 @@ struct ExperimentConfig {
     v.section("platform", platform, "the simulated machine");
     v.section("mmu", mmu, "paging hardware: levels, PCID, paging-structure caches, walk costs");
     v.section("tlb", tlb, "each TLB structure of a CPU");
+    v.section("flush", flush, "how kernel TLB flushes reach the other CPUs");
     v.section("latency", latency, "cycle costs of instructions and page-table edits");
     v.section("workload", workload, "what the CPUs run");
     v.section("run", run, "seed, time quantum, limits and checks");

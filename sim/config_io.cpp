@@ -20,7 +20,8 @@ using nlohmann::ordered_json;
 ConfigError::ConfigError(std::vector<std::string> errors)
     : std::runtime_error([&] {
         std::string joined;
-        for (const auto& e : errors) joined += (joined.empty() ? "" : "\n") + e;
+        for (const auto& e : errors)
+          joined += (joined.empty() ? "" : "\n") + e;
         return joined;
       }()),
       errors_(std::move(errors)) {}
@@ -62,7 +63,8 @@ std::string range_text(T min, T max) {
 template <class Table>
 std::string choice_names(const Table& table) {
   std::string out;
-  for (const auto& [name, value] : table) out += (out.empty() ? "" : ", ") + std::string(name);
+  for (const auto& [name, value] : table)
+    out += (out.empty() ? "" : ", ") + std::string(name);
   return out;
 }
 
@@ -208,7 +210,8 @@ class JsonReader {
     for (const auto& item : node_.items()) {
       if (seen_.count(item.key()) != 0) continue;
       std::string known;
-      for (const auto& k : declared_) known += (known.empty() ? "" : ", ") + k;
+      for (const auto& k : declared_)
+        known += (known.empty() ? "" : ", ") + k;
       errors_.push_back(path_ + "/" + item.key() + ": unknown key (known here: " + known + ")");
     }
   }
@@ -255,7 +258,8 @@ class JsonWriter {
   }
   void string(const char* key, std::string& field, const char*) { out_[key] = field; }
   void path(const char* key, std::string& field, const char*) {
-    out_[key] = field.empty() ? field : std::filesystem::absolute(field).lexically_normal().string();
+    out_[key] =
+        field.empty() ? field : std::filesystem::absolute(field).lexically_normal().string();
   }
   template <class E, class Table>
   void choice(const char* key, E& field, const Table& table, const char*) {
@@ -370,8 +374,8 @@ std::string format_bytes(std::uint64_t bytes) {
 
 bool parse_bytes(const std::string& text, std::uint64_t& out) {
   static const std::pair<const char*, unsigned> kSuffixes[] = {
-      {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"T", 40}, {"G", 30}, {"M", 20},
-      {"K", 10}};
+      {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10},
+      {"T", 40},   {"G", 30},   {"M", 20},   {"K", 10}};
   for (const auto& [suffix, shift] : kSuffixes) {
     const std::string s(suffix);
     if (text.size() > s.size() && text.compare(text.size() - s.size(), s.size(), s) == 0) {
@@ -401,7 +405,8 @@ void apply_override(json& root, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   const auto rows = config_schema();
-  auto row = std::find_if(rows.begin(), rows.end(), [&](const SchemaRow& r) { return r.key == key; });
+  auto row =
+      std::find_if(rows.begin(), rows.end(), [&](const SchemaRow& r) { return r.key == key; });
   if (row == rows.end()) {
     // Suggest the keys that end with what was typed, else those with the same last part.
     std::vector<std::string> candidates;
@@ -419,7 +424,8 @@ void apply_override(json& root, const std::string& assignment) {
       }
     }
     std::string hint;
-    for (const auto& c : candidates) hint += (hint.empty() ? " (did you mean: " : ", ") + c;
+    for (const auto& c : candidates)
+      hint += (hint.empty() ? " (did you mean: " : ", ") + c;
     if (!hint.empty()) hint += ")";
     throw ConfigError({"--set " + assignment + ": unknown key '" + key + "'" + hint +
                        "; 'mmusim list' shows every key"});
@@ -456,7 +462,8 @@ void apply_override(json& root, const std::string& assignment) {
     value = json::array();
     std::stringstream items(text);
     std::string item;
-    while (std::getline(items, item, ',')) value.push_back(item);
+    while (std::getline(items, item, ','))
+      value.push_back(item);
   } else {
     value = text;
   }
@@ -464,7 +471,8 @@ void apply_override(json& root, const std::string& assignment) {
   std::stringstream parts(key);
   std::string part;
   std::vector<std::string> path;
-  while (std::getline(parts, part, '.')) path.push_back(part);
+  while (std::getline(parts, part, '.'))
+    path.push_back(part);
   for (std::size_t i = 0; i + 1 < path.size(); ++i) {
     json& child = (*node)[path[i]];
     if (!child.is_object()) child = json::object();
@@ -484,8 +492,8 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
     std::string what = e.what();
     const auto colon = what.find("syntax error");
     if (colon != std::string::npos) what = what.substr(colon);
-    throw ConfigError({name + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                       ": JSON " + what});
+    throw ConfigError(
+        {name + ":" + std::to_string(line) + ":" + std::to_string(column) + ": JSON " + what});
   }
   if (!root.is_object()) {
     throw ConfigError({name + ": the configuration must be a JSON object"});
@@ -504,7 +512,8 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
   config.visit(reader);
   reader.finish();
   const std::string label = overrides.empty() ? name : name + " (with --set)";
-  for (const auto& problem : problems) errors.push_back(label + ": " + problem);
+  for (const auto& problem : problems)
+    errors.push_back(label + ": " + problem);
   if (!errors.empty()) throw ConfigError(std::move(errors));
   return config;
 }

@@ -1,7 +1,11 @@
 #include "sim/cpu.h"
 
+#include <algorithm>
+
+#include "sim/lock.h"
 #include "sim/platform.h"
 #include "sim/time.h"
+#include "sim/timeline.h"
 
 namespace mmusim::sim {
 
@@ -20,6 +24,25 @@ tlb::TlbArrayStats* TlbStats::find(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+
+std::uint32_t by_distance(Distance distance, std::uint32_t smt, std::uint32_t socket,
+                          std::uint32_t remote) {
+  switch (distance) {
+    case Distance::kSelf:
+      return 0;
+    case Distance::kSmt:
+      return smt;
+    case Distance::kSocket:
+      return socket;
+    case Distance::kRemote:
+      return remote;
+  }
+  return remote;
+}
+
+}  // namespace
+
 Cpu::Cpu(sc_core::sc_module_name name, int id, Platform& platform)
     : sc_module(name),
       id_(id),
@@ -30,54 +53,544 @@ Cpu::Cpu(sc_core::sc_module_name name, int id, Platform& platform)
   SC_THREAD(run);
 }
 
-std::uint64_t Cpu::local_now() const { return time_to_cycles(quantum_.get_current_time()); }
+// ---------------------------------------------------------------------------------------------
+// Time
 
-void Cpu::charge(std::uint64_t cycles, std::uint64_t& category) {
+std::uint64_t Cpu::now() const {
+  return time_to_cycles(quantum_.get_current_time());
+}
+
+void Cpu::advance(std::uint64_t cycles, std::uint64_t& category) {
   category += cycles;
-  cycles_.busy += cycles;
+  if (&category != &cycles_.idle) cycles_.busy += cycles;
   quantum_.inc(cycles_to_time(cycles));
 }
 
+void Cpu::after_wait() {
+  quantum_.reset();
+  platform_.set_current(this);
+}
+
+void Cpu::sync() {
+  if (quantum_.get_local_time() == sc_core::SC_ZERO_TIME) return;
+  quantum_.sync();
+  after_wait();
+}
+
+void Cpu::wait_until(std::uint64_t cycle) {
+  for (;;) {
+    sync();
+    if (ipi_due()) {
+      take_interrupts();
+      continue;
+    }
+    const std::uint64_t t = now();
+    if (t >= cycle) return;
+    if (irq_enabled_) {
+      sc_core::wait(cycles_to_time(cycle - t), irq_event_);
+    } else {
+      sc_core::wait(cycles_to_time(cycle - t));
+    }
+    after_wait();
+  }
+}
+
+void Cpu::block(sc_core::sc_event& event, const std::string& reason) {
+  blocked_on_ = reason;
+  blocked_since_ = now();
+  if (irq_enabled_) {
+    sc_core::wait(event | irq_event_);
+  } else {
+    sc_core::wait(event);
+  }
+  blocked_on_.clear();
+  after_wait();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interrupts
+
+bool Cpu::ipi_due() const {
+  return irq_enabled_ && ipi_pending_ && ipi_arrival_ <= now();
+}
+
+void Cpu::take_interrupts() {
+  while (ipi_due())
+    handle_ipi();
+}
+
+bool Cpu::enqueue_call(const CallRequest& request) {
+  call_queue_.push_back(request);
+  return call_queue_.size() == 1;
+}
+
+void Cpu::post_ipi(std::uint64_t arrival, std::uint64_t flow_id) {
+  ipi_pending_ = true;
+  ipi_arrival_ = arrival;
+  ipi_flow_ = flow_id;
+  // The poster has synchronised, so global time is its time and the arrival is not before it.
+  irq_event_.notify(cycles_to_time(arrival - now_cycles()));
+}
+
+void Cpu::handle_ipi(std::uint64_t idle_since) {
+  const LatencyConfig& latency = platform_.config().latency;
+  const Topology& topology = platform_.topology();
+  Timeline& timeline = platform_.timeline();
+  ipi_pending_ = false;
+  irq_event_.cancel();
+  ++shootdown_.ipis_received;
+  if (idle_since != kNotIdle && ipi_arrival_ >= idle_since) {
+    advance(latency.ipi.idle_wakeup, cycles_.idle_wakeup);
+  }
+  const std::uint64_t start = now();
+  timeline.flow_end(id_, ipi_flow_, start);
+
+  // Runs every call queued so far; each is acked (its call data released) right after its
+  // flush, as smp_call_function_many's synchronous calls are.
+  std::uint64_t cost = latency.ipi.irq_entry;
+  in_interrupt_ = true;
+  std::deque<CallRequest> calls;
+  calls.swap(call_queue_);
+  for (const CallRequest& call : calls) {
+    cost += run_flush(call.work) + latency.ipi.call_handler;
+    const Distance distance = topology.distance(id_, call.shootdown->initiator);
+    const std::uint64_t visible =
+        start + cost +
+        by_distance(distance, latency.ipi.ack_smt, latency.ipi.ack_socket, latency.ipi.ack_remote);
+    call.shootdown->ack(call.slot, visible);
+    ++shootdown_.calls_handled;
+  }
+  cost += latency.ipi.irq_exit;
+  in_interrupt_ = false;
+  advance(cost, cycles_.ipi_handling);
+  timeline.slice(id_, "IPI handler", "shootdown", start, cost,
+                 "{\"calls\":" + std::to_string(calls.size()) + "}");
+}
+
+void Cpu::halt(std::uint64_t until) {
+  sync();
+  const std::uint64_t start = now();
+  for (;;) {
+    if (irq_enabled_ && ipi_pending_ && ipi_arrival_ <= now()) {
+      const std::uint64_t idle = now() - start;
+      cycles_.idle += idle;
+      platform_.timeline().slice(id_, "idle", "idle", start, idle);
+      handle_ipi(start);
+      return;
+    }
+    if (until != 0 && now() >= until) break;
+    blocked_on_ = irq_enabled_ ? "an interrupt (halted)"
+                               : "an interrupt, halted with interrupts disabled";
+    blocked_since_ = now();
+    if (until != 0 && irq_enabled_) {
+      sc_core::wait(cycles_to_time(until - now()), irq_event_);
+    } else if (until != 0) {
+      sc_core::wait(cycles_to_time(until - now()));
+    } else if (irq_enabled_) {
+      sc_core::wait(irq_event_);
+    } else {
+      sc_core::wait(platform_.never_event());  // a halt nothing can end: a deadlock
+    }
+    blocked_on_.clear();
+    after_wait();
+  }
+  const std::uint64_t idle = now() - start;
+  cycles_.idle += idle;
+  platform_.timeline().slice(id_, "idle", "idle", start, idle);
+}
+
+void Cpu::idle_until_everyone_finished() {
+  finished_ = true;
+  finish_cycle_ = now();
+  platform_.cpu_finished();
+  while (!platform_.all_finished() && !platform_.stopping()) {
+    sync();
+    if (irq_enabled_ && ipi_pending_ && ipi_arrival_ <= now()) {
+      handle_ipi(finish_cycle_);
+      continue;
+    }
+    if (!work_.empty()) {
+      run_pending_work();
+      continue;
+    }
+    blocked_on_ = "nothing (idle after its last op)";
+    if (irq_enabled_) {
+      sc_core::wait(irq_event_ | wake_event_ | platform_.all_finished_event());
+    } else {
+      sc_core::wait(wake_event_ | platform_.all_finished_event());
+    }
+    blocked_on_.clear();
+    after_wait();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel TLB flushes
+
+std::uint64_t Cpu::run_flush(const FlushWork& work) {
+  const ExperimentConfig& config = platform_.config();
+  const LatencyConfig& latency = config.latency;
+  std::uint64_t cycles = 0;
+  std::uint64_t removed = 0;
+  if (work.kind == FlushWork::Kind::kPages) {
+    for (std::uint64_t va = work.start; va < work.end; va += mmu::kPageBytes) {
+      removed += unit_.invlpg(mmu::VirtAddr{va});
+      cycles += latency.invlpg;
+      ++shootdown_.invlpg_executed;
+      ++shootdown_.nr_tlb_local_flush_one;
+      if (va + mmu::kPageBytes < va) break;  // the range ends at the top of the address space
+    }
+  } else {
+    ++shootdown_.nr_tlb_remote_flush_received;
+    ++shootdown_.full_flushes_executed;
+    if (!config.mmu.pge) {
+      // Without PGE there are no global entries (and Linux then runs without PCIDs): a CR3
+      // reload flushes everything.
+      removed = unit_.mov_cr3(unit_.cr3_root(), unit_.current_pcid(), /*no_flush=*/false);
+      cycles = latency.mov_cr3;
+    } else {
+      removed = unit_.flush_all_global();
+      cycles = unit_.invpcid_supported() ? latency.invpcid_all_global : latency.toggle_pge;
+    }
+  }
+  shootdown_.entries_invalidated += removed;
+  return cycles;
+}
+
+void Cpu::flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end) {
+  FlushWork work;
+  const std::uint64_t ceiling = platform_.config().flush.single_page_flush_ceiling;
+  // The kernel compares the byte length, computed modulo 2^64, with the ceiling in bytes.
+  if (end == workloads::kTlbFlushAll || end - start > (ceiling << mmu::kPageShift)) {
+    work.kind = FlushWork::Kind::kFull;
+  } else {
+    work.kind = FlushWork::Kind::kPages;
+    work.start = start;
+    work.end = end;
+  }
+  kernel_flush(work, /*remote_flush_event=*/false);
+}
+
+void Cpu::flush_tlb_all() {
+  FlushWork work;
+  work.kind = FlushWork::Kind::kFull;
+  kernel_flush(work, /*remote_flush_event=*/true);
+}
+
+void Cpu::kernel_flush(const FlushWork& work, bool remote_flush_event) {
+  sync();
+  const std::uint64_t start = now();
+  ++shootdown_.started;
+  ++(work.kind == FlushWork::Kind::kFull ? shootdown_.started_full : shootdown_.started_ranges);
+  if (remote_flush_event) ++shootdown_.nr_tlb_remote_flush;
+  if (!irq_enabled_ || in_interrupt_) {
+    ++shootdown_.flushes_with_irqs_off;
+    platform_.warn("CPU " + std::to_string(id_) +
+                   ": WARNING: cross-CPU TLB flush with interrupts disabled "
+                   "(smp_call_function_many); it deadlocks if another CPU waits for this one");
+  }
+  advance(platform_.config().latency.flush.flush_call, cycles_.flush_send);
+  const bool invlpgb = platform_.config().flush.mechanism == FlushMechanism::kInvlpgb;
+  const std::uint64_t everyone_flushed = invlpgb ? invlpgb_flush(work) : on_each_cpu(work);
+  platform_.record_shootdown(everyone_flushed - start,
+                             invlpgb ? 0 : static_cast<std::uint64_t>(platform_.cpu_count() - 1));
+  platform_.record_flush_duration(now() - start);
+  platform_.timeline().slice(
+      id_, work.kind == FlushWork::Kind::kFull ? "flush (full)" : "flush (pages)", "shootdown",
+      start, now() - start,
+      work.kind == FlushWork::Kind::kFull ? ""
+                                          : "{\"pages\":" + std::to_string(work.pages()) + "}");
+}
+
+std::uint64_t Cpu::on_each_cpu(const FlushWork& work) {
+  const ExperimentConfig& config = platform_.config();
+  const IpiLatencyConfig& ipi = config.latency.ipi;
+  const Topology& topology = platform_.topology();
+
+  // smp_call_function_many(): queue a call on every other online CPU, idle ones included.
+  Shootdown shootdown;
+  shootdown.initiator = id_;
+  shootdown.wake = &wake_event_;
+  for (int cpu = 0; cpu < platform_.cpu_count(); ++cpu) {
+    if (cpu != id_) shootdown.targets.push_back(cpu);
+  }
+  const std::size_t targets = shootdown.targets.size();
+  shootdown.ack_visible.assign(targets, Shootdown::kNotAcked);
+  shootdown_.targets += targets;
+  if (targets > 0) {
+    advance(ipi.call_setup, cycles_.flush_send);
+    std::vector<bool> needs_ipi(targets, false);
+    for (std::size_t slot = 0; slot < targets; ++slot) {
+      advance(ipi.csd_enqueue, cycles_.flush_send);
+      ++shootdown_.calls_queued;
+      needs_ipi[slot] =
+          platform_.cpu(shootdown.targets[slot]).enqueue_call({&shootdown, slot, work});
+      if (!needs_ipi[slot]) ++shootdown_.calls_coalesced;
+    }
+
+    // One ICR write per batch of targets, then each IPI travels to its target.
+    const bool everyone = std::all_of(needs_ipi.begin(), needs_ipi.end(), [](bool b) { return b; });
+    const int cluster_size = static_cast<int>(config.flush.x2apic_cluster_size);
+    std::size_t slot = 0;
+    while (slot < targets) {
+      if (!needs_ipi[slot]) {
+        ++slot;
+        continue;
+      }
+      std::size_t batch_end = slot + 1;
+      if (config.flush.ipi_mode == IpiMode::kShorthand && everyone) {
+        batch_end = targets;
+      } else if (config.flush.ipi_mode == IpiMode::kCluster) {
+        const int cluster = topology.cluster_of(shootdown.targets[slot], cluster_size);
+        while (batch_end < targets &&
+               topology.cluster_of(shootdown.targets[batch_end], cluster_size) == cluster) {
+          ++batch_end;
+        }
+      }
+      advance(ipi.icr_write, cycles_.flush_send);
+      ++shootdown_.icr_writes;
+      sync();  // IPIs leave at global time
+      for (std::size_t i = slot; i < batch_end; ++i) {
+        if (!needs_ipi[i]) continue;
+        const int target = shootdown.targets[i];
+        const Distance distance = topology.distance(id_, target);
+        const std::uint64_t flow = platform_.next_flow_id();
+        platform_.timeline().flow_begin(id_, flow, now());
+        platform_.cpu(target).post_ipi(
+            now() + by_distance(distance, ipi.deliver_smt, ipi.deliver_socket, ipi.deliver_remote),
+            flow);
+        ++shootdown_.ipis_sent;
+      }
+      slot = batch_end;
+    }
+
+    // Wait for each target's ack in turn (csd_lock_wait), taking IPIs meanwhile.
+    const std::uint64_t spin_start = now();
+    const std::uint64_t handling_before = cycles_.ipi_handling + cycles_.idle_wakeup;
+    std::uint64_t polls = 0;
+    for (std::size_t i = 0; i < targets; ++i) {
+      for (;;) {
+        sync();
+        if (ipi_due()) {
+          take_interrupts();
+          continue;
+        }
+        if (shootdown.acked(i)) break;
+        block(wake_event_, "the acks of its TLB shootdown");
+      }
+      wait_until(shootdown.ack_visible[i]);
+      const Distance distance = topology.distance(id_, shootdown.targets[i]);
+      const std::uint32_t poll =
+          by_distance(distance, ipi.ack_poll_smt, ipi.ack_poll_socket, ipi.ack_poll_remote);
+      advance(poll, cycles_.flush_spin);
+      polls += poll;
+    }
+    sync();
+    const std::uint64_t spin = now() - spin_start;
+    const std::uint64_t handled = cycles_.ipi_handling + cycles_.idle_wakeup - handling_before;
+    const std::uint64_t waited = spin - handled - polls;
+    cycles_.flush_spin += waited;
+    cycles_.busy += waited;
+    platform_.timeline().slice(id_, "shootdown spin", "shootdown", spin_start, spin);
+  }
+  const std::uint64_t acked = now();
+
+  // on_each_cpu() runs the flush locally last, with interrupts off.
+  advance(run_flush(work), cycles_.flush_local);
+  return acked;
+}
+
+std::uint64_t Cpu::invlpgb_flush(const FlushWork& work) {
+  const ExperimentConfig& config = platform_.config();
+  const FlushLatencyConfig& latency = config.latency.flush;
+  // The broadcast reaches every CPU, this one included, without interrupting anybody.
+  auto broadcast = [this](auto&& invalidate) {
+    for (int cpu = 0; cpu < platform_.cpu_count(); ++cpu) {
+      Cpu& target = platform_.cpu(cpu);
+      target.count_invlpgb_entries(invalidate(target.unit()));
+    }
+  };
+  sync();
+  if (work.kind == FlushWork::Kind::kFull) {
+    advance(latency.invlpgb, cycles_.flush_send);
+    ++shootdown_.invlpgb_instructions;
+    broadcast([](tlb::TranslationUnit& unit) { return unit.invlpgb_all(); });
+  } else {
+    const std::uint64_t count_max = config.flush.invlpgb_count_max;
+    std::uint64_t va = work.start;
+    while (va < work.end) {
+      const std::uint64_t remaining = (work.end - va + mmu::kPageBytes - 1) >> mmu::kPageShift;
+      const std::uint64_t pages = std::clamp<std::uint64_t>(remaining, 1, count_max);
+      advance(latency.invlpgb + latency.invlpgb_per_page * (pages - 1), cycles_.flush_send);
+      ++shootdown_.invlpgb_instructions;
+      broadcast([va, pages](tlb::TranslationUnit& unit) {
+        return unit.invlpgb_range(mmu::VirtAddr{va}, pages);
+      });
+      if (va + pages * mmu::kPageBytes < va) break;
+      va += pages * mmu::kPageBytes;
+    }
+  }
+  // TLBSYNC waits until every CPU has completed the broadcasts.
+  bool remote = false;
+  for (int cpu = 0; cpu < platform_.cpu_count(); ++cpu) {
+    remote = remote || platform_.topology().distance(id_, cpu) == Distance::kRemote;
+  }
+  advance(remote ? latency.tlbsync_remote : latency.tlbsync_socket, cycles_.flush_send);
+  ++shootdown_.tlbsyncs;
+  return now();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locks
+
+void Cpu::lock(SimLock& lock) {
+  const LockLatencyConfig& latency = platform_.config().latency.lock;
+  sync();
+  ++lock.stats.acquisitions;
+  if (!lock.free()) {
+    ++lock.stats.contended;
+    const std::uint64_t wait_start = now();
+    const std::uint64_t handling_before = cycles_.ipi_handling + cycles_.idle_wakeup;
+    lock_granted_ = false;
+    lock.waiters_.push_back(id_);
+    for (;;) {
+      sync();
+      if (ipi_due()) {
+        take_interrupts();
+        continue;
+      }
+      if (lock_granted_) break;
+      block(wake_event_, "lock " + lock.name());
+    }
+    wait_until(lock_granted_at_);
+    const std::uint64_t waited =
+        now() - wait_start - (cycles_.ipi_handling + cycles_.idle_wakeup - handling_before);
+    cycles_.lock_wait += waited;
+    cycles_.busy += waited;
+    lock.stats.wait_cycles += waited;
+    platform_.timeline().slice(id_, ("wait " + lock.name()).c_str(), "lock", wait_start,
+                               now() - wait_start);
+  }
+  lock.owner_ = id_;
+  advance(latency.acquire, cycles_.work);
+  lock.acquired_at_ = now();
+}
+
+bool Cpu::trylock(SimLock& lock) {
+  sync();
+  if (!lock.free()) {
+    ++lock.stats.trylock_failures;
+    return false;
+  }
+  ++lock.stats.acquisitions;
+  lock.owner_ = id_;
+  advance(platform_.config().latency.lock.acquire, cycles_.work);
+  lock.acquired_at_ = now();
+  return true;
+}
+
+void Cpu::unlock(SimLock& lock) {
+  const LockLatencyConfig& latency = platform_.config().latency.lock;
+  advance(latency.release, cycles_.work);
+  sync();
+  lock.stats.hold_cycles += now() - lock.acquired_at_;
+  if (lock.waiters_.empty()) {
+    lock.owner_ = -1;
+    return;
+  }
+  const int next = lock.waiters_.front();
+  lock.waiters_.pop_front();
+  lock.owner_ = next;
+  const bool remote = platform_.topology().distance(id_, next) == Distance::kRemote;
+  std::uint64_t at = now() + (remote ? latency.handover_remote : latency.handover_socket);
+  if (lock.kind() == vmalloc::LockKind::kMutex) at += latency.mutex_wakeup;
+  platform_.cpu(next).grant_lock(at);
+}
+
+void Cpu::grant_lock(std::uint64_t at) {
+  lock_granted_ = true;
+  lock_granted_at_ = at;
+  wake_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferred work and kernel memory
+
+void Cpu::queue_work(std::function<void()> work) {
+  work_.push_back(std::move(work));
+  wake_event_.notify(sc_core::SC_ZERO_TIME);  // an idle CPU wakes up for it
+}
+
+void Cpu::run_pending_work() {
+  while (!work_.empty() && !in_interrupt_) {
+    std::function<void()> work = std::move(work_.front());
+    work_.pop_front();
+    work();
+  }
+}
+
+vmalloc::AccessResult Cpu::kernel_access(mmu::VirtAddr va, mmu::AccessType type) {
+  const std::uint64_t before = cycles_.busy;
+  const tlb::TranslateResult result = unit_.translate(va, type, mmu::Privilege::kSupervisor);
+  advance(result.tlb_cycles.value(), cycles_.tlb);
+  advance(result.walk_cycles.value(), cycles_.walk);
+  if (result.ok()) advance(platform_.config().latency.memory_access, cycles_.work);
+  vmalloc::AccessResult out;
+  out.ok = result.ok();
+  out.stale = result.stale_hit;
+  out.paddr = result.paddr;
+  out.cycles = cycles_.busy - before;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The op stream
+
 void Cpu::run() {
   quantum_.reset();
+  platform_.set_current(this);
   try {
     if (source_) {
       Op op;
       const std::uint64_t max_cycles = platform_.config().run.max_cycles;
       while (!platform_.stopping() && source_->next(op)) {
+        take_interrupts();
+        run_pending_work();
         platform_.op_executed(id_, op);
         execute(op);
-        if (max_cycles != 0 && local_now() >= max_cycles) {
+        if (max_cycles != 0 && now() >= max_cycles) {
           platform_.request_stop(StopReason::kMaxCycles);
         }
-        if (quantum_.need_sync()) quantum_.sync();
+        if (quantum_.need_sync()) sync();
       }
     }
+    take_interrupts();
+    run_pending_work();
   } catch (...) {
     platform_.fail(std::current_exception());
   }
-  finish_cycle_ = local_now();
-  quantum_.sync();
+  idle_until_everyone_finished();
+  sync();
 }
 
-void Cpu::access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege,
-                 const Op& op) {
+void Cpu::access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege, const Op& op) {
   const tlb::TranslateResult result = unit_.translate(va, type, privilege);
-  cycles_.tlb += result.tlb_cycles.value();
-  cycles_.walk += result.walk_cycles.value();
-  std::uint64_t cycles = result.cycles().value();
-  if (result.ok()) {
-    cycles_.work += platform_.config().latency.memory_access;
-    cycles += platform_.config().latency.memory_access;
+  const std::uint64_t start = now();
+  advance(result.tlb_cycles.value(), cycles_.tlb);
+  advance(result.walk_cycles.value(), cycles_.walk);
+  if (result.ok()) advance(platform_.config().latency.memory_access, cycles_.work);
+  if (result.level == tlb::HitLevel::kWalk &&
+      result.walk_cycles.value() >= platform_.config().output.timeline_walk_threshold) {
+    platform_.timeline().slice(id_, "page walk", "walk", start + result.tlb_cycles.value(),
+                               result.walk_cycles.value(),
+                               "{\"va\":\"" + mmu::hex(va.value()) + "\"}");
   }
-  cycles_.busy += cycles;
-  quantum_.inc(cycles_to_time(cycles));
   if (result.stale_hit && platform_.config().run.stop_on_stale) {
     platform_.request_stop(StopReason::kStaleTlbHit,
                            "CPU " + std::to_string(id_) + " used a stale TLB entry for " +
-                               mmu::hex(va.value()) + " at cycle " +
-                               std::to_string(local_now()) + " in op '" +
-                               workloads::format_op(op) + "' (" + source_->where() + ")");
+                               mmu::hex(va.value()) + " at cycle " + std::to_string(now()) +
+                               " in op '" + workloads::format_op(op) + "' (" + source_->where() +
+                               ")");
   }
 }
 
@@ -100,51 +613,67 @@ void Cpu::execute(const Op& op) {
     case OpKind::kTouch: {
       const mmu::AccessType type =
           op.has(op_flags::kStore) ? mmu::AccessType::kWrite : mmu::AccessType::kRead;
-      for (std::uint64_t offset = 0; offset < op.size && !platform_.stopping();
-           offset += op.value) {
+      const std::uint64_t stride = std::max<std::uint64_t>(op.value, 1);
+      for (std::uint64_t offset = 0; offset < op.size && !platform_.stopping(); offset += stride) {
         ++ops_.touch_accesses;
         access(mmu::VirtAddr{op.addr + offset}, type, privilege, op);
-        if (op.addr + offset + op.value < op.addr) break;  // wrapped around the top
+        if (offset + stride < offset) break;  // the range reaches the end of the address space
       }
       break;
     }
     case OpKind::kInvlpg:
       unit_.invlpg(mmu::VirtAddr{op.addr});
-      charge(latency.invlpg, cycles_.invalidation);
+      advance(latency.invlpg, cycles_.invalidation);
       break;
     case OpKind::kMovCr3: {
-      quantum_.sync();  // may create an address space
+      sync();  // may create an address space
       const mmu::Pfn root = platform_.address_space(op.mm);
       unit_.mov_cr3(root, mmu::Pcid{op.pcid}, op.has(op_flags::kNoFlush));
-      charge(op.has(op_flags::kNoFlush) ? latency.mov_cr3_noflush : latency.mov_cr3,
-             cycles_.invalidation);
+      advance(op.has(op_flags::kNoFlush) ? latency.mov_cr3_noflush : latency.mov_cr3,
+              cycles_.invalidation);
       break;
     }
     case OpKind::kInvpcid:
       unit_.invpcid(static_cast<unsigned>(op.value), mmu::Pcid{op.pcid}, mmu::VirtAddr{op.addr});
-      charge(latency.invpcid(static_cast<unsigned>(op.value)), cycles_.invalidation);
+      advance(latency.invpcid(static_cast<unsigned>(op.value)), cycles_.invalidation);
       break;
     case OpKind::kTogglePge:
       unit_.toggle_pge();
-      charge(latency.toggle_pge, cycles_.invalidation);
+      advance(latency.toggle_pge, cycles_.invalidation);
       break;
     case OpKind::kMap:
     case OpKind::kUnmap:
     case OpKind::kProtect: {
-      quantum_.sync();  // page tables are shared: edit them in global time order
+      sync();  // page tables are shared: edit them in global time order
       const mmu::EditResult result = platform_.edit(op);
       if (!result.ok()) {
         ++ops_.failed_edits;
         platform_.warn(source_->where() + ": " + workloads::format_op(op) + ": " +
-                       mmu::to_string(result.status) + " at " +
-                       mmu::hex(result.failed_at.value()));
+                       mmu::to_string(result.status) + " at " + mmu::hex(result.failed_at.value()));
       }
-      charge(result.entries_written * latency.pte_write + result.tables_allocated * latency.table_alloc,
-             cycles_.page_table);
+      advance(result.entries_written * latency.pte_write +
+                  result.tables_allocated * latency.table_alloc,
+              cycles_.page_table);
       break;
     }
     case OpKind::kCompute:
-      charge(op.value, cycles_.work);
+      advance(op.value, cycles_.work);
+      break;
+    case OpKind::kFlushTlbKernelRange:
+      flush_tlb_kernel_range(op.addr, op.value);
+      break;
+    case OpKind::kFlushTlbAll:
+      flush_tlb_all();
+      break;
+    case OpKind::kIdle:
+      halt(op.value == 0 ? 0 : now() + op.value);
+      break;
+    case OpKind::kIrqOff:
+      irq_enabled_ = false;
+      break;
+    case OpKind::kIrqOn:
+      irq_enabled_ = true;
+      take_interrupts();
       break;
   }
 }
@@ -153,6 +682,7 @@ CpuStats Cpu::stats() const {
   CpuStats stats;
   stats.ops = ops_;
   stats.cycles = cycles_;
+  stats.shootdown = shootdown_;
   stats.translation = unit_.stats();
   stats.invalidation = unit_.invalidation_stats();
   stats.walker = unit_.walker().stats();

@@ -1,26 +1,40 @@
 // One simulated CPU: an SC_THREAD that executes its op stream in program order through its
-// own TLBs and page walker, charging cycles from the latency table. Work on private state only
-// advances the CPU's local time (temporal decoupling with a quantum keeper); an op that
-// changes shared state (a page-table edit) synchronises first, so shared state changes in
-// global time order.
+// own TLBs and page walker, charging cycles from the latency table, and takes interrupts.
+//
+// Time: work on private state only advances the CPU's local time (temporal decoupling with a
+// quantum keeper). Anything that touches shared state - a page-table edit, a lock, a
+// cross-CPU flush - synchronises first, so shared state changes in global time order.
+//
+// Interrupts: an IPI is taken at the CPU's next op boundary at or after its arrival, when
+// interrupts are enabled; a halted CPU (an idle op, or a CPU that has run out of ops) wakes at
+// the arrival. Every wait a CPU makes with interrupts enabled also wakes for IPIs, which is
+// what lets CPUs that shoot each other down both finish.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include <systemc>
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "sim/cpu_stats.h"
+#include "sim/smp.h"
 #include "tlb/translation_unit.h"
+#include "vmalloc/kernel.h"
 #include "workloads/op.h"
 
 namespace mmusim::sim {
 
 class Platform;
+class SimLock;
 
 class Cpu : public sc_core::sc_module {
  public:
+  static constexpr std::uint64_t kNotIdle = ~std::uint64_t{0};
+
   Cpu(sc_core::sc_module_name name, int id, Platform& platform);
 
   void set_source(std::unique_ptr<workloads::OpSource> source) { source_ = std::move(source); }
@@ -29,25 +43,97 @@ class Cpu : public sc_core::sc_module {
   [[nodiscard]] const tlb::TranslationUnit& unit() const { return unit_; }
   // The cycle at which the CPU ran out of ops (or the run stopped).
   [[nodiscard]] std::uint64_t finish_cycle() const { return finish_cycle_; }
+  [[nodiscard]] bool finished() const { return finished_; }
+  // What the CPU is blocked on, and since when, for deadlock reports ("" when not blocked).
+  [[nodiscard]] const std::string& blocked_on() const { return blocked_on_; }
+  [[nodiscard]] std::uint64_t blocked_since() const { return blocked_since_; }
   // Everything the CPU counted, its TLBs' and walker's counters included.
   [[nodiscard]] CpuStats stats() const;
+
+  // The CPU's current time: global time plus what it has run ahead.
+  [[nodiscard]] std::uint64_t now() const;
+  [[nodiscard]] bool in_interrupt() const { return in_interrupt_; }
+
+  // Kernel services, run in this CPU's thread.
+  void charge(std::uint64_t cycles) { advance(cycles, cycles_.work); }
+  void flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end);
+  void flush_tlb_all();
+  void lock(SimLock& lock);
+  bool trylock(SimLock& lock);
+  void unlock(SimLock& lock);
+  vmalloc::AccessResult kernel_access(mmu::VirtAddr va, mmu::AccessType type);
+  // Deferred work (a workqueue item): runs in process context at this CPU's next op boundary,
+  // or as soon as it is idle.
+  void queue_work(std::function<void()> work);
+
+  // Called by other CPUs (in their threads).
+  // Queues a call; true when the queue was empty, i.e. the caller must send an IPI.
+  bool enqueue_call(const CallRequest& request);
+  void post_ipi(std::uint64_t arrival, std::uint64_t flow_id);
+  // A lock this CPU waits for was handed to it, usable from cycle `at`.
+  void grant_lock(std::uint64_t at);
+  // TLB entries another CPU's INVLPGB removed here.
+  void count_invlpgb_entries(std::uint64_t entries) {
+    shootdown_.invlpgb_entries_invalidated += entries;
+  }
 
  private:
   void run();
   void execute(const workloads::Op& op);
   void access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege,
               const workloads::Op& op);
-  void charge(std::uint64_t cycles, std::uint64_t& category);
-  [[nodiscard]] std::uint64_t local_now() const;
+  void kernel_flush(const FlushWork& work, bool remote_flush_event);
+  // Each returns the cycle at which every other CPU is known to have flushed.
+  std::uint64_t on_each_cpu(const FlushWork& work);
+  std::uint64_t invlpgb_flush(const FlushWork& work);
+  // Runs `work` on this CPU's TLB; returns its cycles.
+  std::uint64_t run_flush(const FlushWork& work);
+
+  // Time.
+  void advance(std::uint64_t cycles, std::uint64_t& category);
+  void sync();
+  // Waits (in global time) until `cycle`, taking interrupts on the way.
+  void wait_until(std::uint64_t cycle);
+  // Waits for `event` (and for IPIs, when interrupts are enabled).
+  void block(sc_core::sc_event& event, const std::string& reason);
+  void after_wait();
+
+  // Interrupts.
+  [[nodiscard]] bool ipi_due() const;
+  void take_interrupts();
+  // `idle_since`: when the CPU halted, if it is halted (an IPI that arrived before then found
+  // it busy: its CPU only saw it late, with a decoupling quantum above the delivery latency).
+  void handle_ipi(std::uint64_t idle_since = kNotIdle);
+  // Halts until `until` (0: until an interrupt) or an IPI.
+  void halt(std::uint64_t until);
+  void idle_until_everyone_finished();
+  void run_pending_work();
 
   int id_;
   Platform& platform_;
   tlb::TranslationUnit unit_;
   std::unique_ptr<workloads::OpSource> source_;
   tlm_utils::tlm_quantumkeeper quantum_;
+
+  bool irq_enabled_ = true;
+  bool in_interrupt_ = false;
+  std::deque<CallRequest> call_queue_;
+  bool ipi_pending_ = false;
+  std::uint64_t ipi_arrival_ = 0;
+  std::uint64_t ipi_flow_ = 0;
+  sc_core::sc_event irq_event_;   // an IPI arrives
+  sc_core::sc_event wake_event_;  // an ack or a lock hand-over for this CPU
+  std::uint64_t lock_granted_at_ = 0;
+  bool lock_granted_ = false;
+  std::deque<std::function<void()>> work_;
+
   OpStats ops_;
   CycleStats cycles_;
+  ShootdownStats shootdown_;
   std::uint64_t finish_cycle_ = 0;
+  bool finished_ = false;
+  std::string blocked_on_;
+  std::uint64_t blocked_since_ = 0;
 };
 
 }  // namespace mmusim::sim

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "mmu/walker.h"
 #include "tlb/tlb_array.h"
@@ -37,15 +38,99 @@ struct CycleStats {
   std::uint64_t walk = 0;
   std::uint64_t invalidation = 0;
   std::uint64_t page_table = 0;
+  std::uint64_t flush_send = 0;
+  std::uint64_t flush_spin = 0;
+  std::uint64_t flush_local = 0;
+  std::uint64_t ipi_handling = 0;
+  std::uint64_t idle_wakeup = 0;
+  std::uint64_t lock_wait = 0;
+  std::uint64_t idle = 0;
 
   template <class V>
   void visit(V& v) {
-    v.cycles("busy", busy, "cycles the CPU spent executing ops (the sum of the categories below)");
+    v.cycles("busy", busy,
+             "cycles the CPU spent on anything but being idle (the sum of the categories "
+             "below except idle)");
     v.cycles("work", work, "computation and memory accesses beyond translation");
     v.cycles("tlb", tlb, "TLB lookups");
     v.cycles("walk", walk, "page walks");
-    v.cycles("invalidation", invalidation, "TLB invalidation instructions");
+    v.cycles("invalidation", invalidation, "TLB invalidation instructions the ops executed");
     v.cycles("page_table", page_table, "page-table edits (entries written, tables allocated)");
+    v.cycles("flush_send", flush_send,
+             "initiator of a kernel flush: entering it, queueing calls, sending IPIs or "
+             "INVLPGBs, TLBSYNC");
+    v.cycles("flush_spin", flush_spin,
+             "initiator: waiting for the other CPUs' acks (IPI handling meanwhile excluded)");
+    v.cycles("flush_local", flush_local, "initiator: flushing its own TLB");
+    v.cycles("ipi_handling", ipi_handling,
+             "target: interrupt entry and exit, running queued flushes, acking");
+    v.cycles("idle_wakeup", idle_wakeup, "target: leaving the idle state for an IPI");
+    v.cycles("lock_wait", lock_wait, "waiting for contended locks");
+    v.cycles("idle", idle, "halted (idle ops, and after the CPU ran out of ops)");
+  }
+};
+
+// Kernel TLB flushes. The nr_tlb_* counters are Linux's vmstat events, counted exactly where
+// Linux 4.19 counts them: a kernel range flush counts nr_tlb_local_flush_one per page on every
+// CPU, a full flush nr_tlb_remote_flush_received on every CPU (the initiator included), and
+// flush_tlb_all() also nr_tlb_remote_flush on its initiator. nr_tlb_local_flush_all belongs to
+// user-address-space flushes, which kernel flushes never count.
+struct ShootdownStats {
+  std::uint64_t nr_tlb_remote_flush = 0;
+  std::uint64_t nr_tlb_remote_flush_received = 0;
+  std::uint64_t nr_tlb_local_flush_all = 0;
+  std::uint64_t nr_tlb_local_flush_one = 0;
+  std::uint64_t started = 0;
+  std::uint64_t started_ranges = 0;
+  std::uint64_t started_full = 0;
+  std::uint64_t targets = 0;
+  std::uint64_t calls_queued = 0;
+  std::uint64_t calls_coalesced = 0;
+  std::uint64_t ipis_sent = 0;
+  std::uint64_t icr_writes = 0;
+  std::uint64_t ipis_received = 0;
+  std::uint64_t calls_handled = 0;
+  std::uint64_t invlpg_executed = 0;
+  std::uint64_t full_flushes_executed = 0;
+  std::uint64_t entries_invalidated = 0;
+  std::uint64_t invlpgb_instructions = 0;
+  std::uint64_t tlbsyncs = 0;
+  std::uint64_t invlpgb_entries_invalidated = 0;
+  std::uint64_t flushes_with_irqs_off = 0;
+
+  template <class V>
+  void visit(V& v) {
+    v.count("nr_tlb_remote_flush", nr_tlb_remote_flush,
+            "vmstat: flush_tlb_all() calls this CPU made");
+    v.count("nr_tlb_remote_flush_received", nr_tlb_remote_flush_received,
+            "vmstat: full kernel flushes this CPU ran (do_flush_tlb_all)");
+    v.count("nr_tlb_local_flush_all", nr_tlb_local_flush_all,
+            "vmstat: full local flushes of a user address space (not counted by kernel "
+            "flushes)");
+    v.count("nr_tlb_local_flush_one", nr_tlb_local_flush_one,
+            "vmstat: single kernel pages this CPU flushed (__flush_tlb_one_kernel)");
+    v.count("started", started, "kernel flushes this CPU initiated");
+    v.count("started_ranges", started_ranges, "of those, flushed page by page (INVLPG)");
+    v.count("started_full", started_full, "of those, full flushes on every CPU");
+    v.count("targets", targets, "other CPUs those flushes had to reach (summed)");
+    v.count("calls_queued", calls_queued, "cross-CPU calls this CPU queued on others");
+    v.count("calls_coalesced", calls_coalesced,
+            "of those, queued behind a pending call so that no IPI was needed");
+    v.count("ipis_sent", ipis_sent, "IPIs sent");
+    v.count("icr_writes", icr_writes, "ICR writes made to send them");
+    v.count("ipis_received", ipis_received, "IPIs taken");
+    v.count("calls_handled", calls_handled, "cross-CPU calls run by IPI handlers here");
+    v.count("invlpg_executed", invlpg_executed, "INVLPGs executed for kernel flushes");
+    v.count("full_flushes_executed", full_flushes_executed,
+            "global flushes executed for kernel flushes");
+    v.count("entries_invalidated", entries_invalidated,
+            "TLB entries those INVLPGs and global flushes removed here");
+    v.count("invlpgb_instructions", invlpgb_instructions, "INVLPGB instructions issued");
+    v.count("tlbsyncs", tlbsyncs, "TLBSYNC instructions issued");
+    v.count("invlpgb_entries_invalidated", invlpgb_entries_invalidated,
+            "TLB entries other CPUs' INVLPGBs removed here");
+    v.count("flushes_with_irqs_off", flushes_with_irqs_off,
+            "flushes started with interrupts disabled (Linux warns: this can deadlock)");
   }
 };
 
@@ -75,6 +160,7 @@ struct TlbStats {
 struct CpuStats {
   OpStats ops;
   CycleStats cycles;
+  ShootdownStats shootdown;
   tlb::TranslationStats translation;
   TlbStats tlb;
   tlb::InvalidationStats invalidation;
@@ -84,6 +170,7 @@ struct CpuStats {
   void visit(V& v) {
     v.section("ops", ops, "ops executed, by kind");
     v.section("cycles", cycles, "where the CPU's cycles went");
+    v.section("shootdown", shootdown, "kernel TLB flushes, sent and received");
     v.section("translation", translation, "address translations");
     v.section("tlb", tlb, "each TLB structure");
     v.section("invalidation", invalidation, "TLB and paging-structure-cache invalidations");

@@ -1,7 +1,5 @@
 #include "sim/experiment.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/resource.h>
 
 #include <systemc>
 #include <tlm_utils/tlm_quantumkeeper.h>
@@ -61,7 +60,8 @@ class SimcontextScope {
 
 std::string with_commas(std::uint64_t value) {
   std::string digits = std::to_string(value);
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(i, ",");
   return digits;
 }
 
@@ -94,47 +94,68 @@ std::string summarise(const ExperimentConfig& config, const RunOptions& options,
   const std::uint64_t translations = tr["translations"];
   const std::uint64_t busy = cycles["busy"];
   std::uint64_t faults = 0;
-  for (const auto& item : tr["faults"].items()) faults += item.value().get<std::uint64_t>();
+  for (const auto& item : tr["faults"].items())
+    faults += item.value().get<std::uint64_t>();
   const std::uint64_t walks = walker["walks"];
-  const std::uint64_t psc_hits = walker["psc_hits_pde"].get<std::uint64_t>() +
-                                 walker["psc_hits_pdpte"].get<std::uint64_t>() +
-                                 walker["psc_hits_pml4e"].get<std::uint64_t>() +
-                                 walker["psc_hits_pml5e"].get<std::uint64_t>();
+  const std::uint64_t psc_hits =
+      walker["psc_hits_pde"].get<std::uint64_t>() + walker["psc_hits_pdpte"].get<std::uint64_t>() +
+      walker["psc_hits_pml4e"].get<std::uint64_t>() + walker["psc_hits_pml5e"].get<std::uint64_t>();
   const std::uint64_t ops = sim["ops"];
 
   std::ostringstream out;
   out << "mmusim " << kVersion << ": " << options.config_name << "\n";
-  out << "  machine        " << config.platform.cpus << " CPUs (" << config.platform.topology.sockets
-      << " socket" << (config.platform.topology.sockets == 1 ? "" : "s") << "), "
+  out << "  machine        " << config.platform.cpus << " CPUs ("
+      << config.platform.topology.sockets << " socket"
+      << (config.platform.topology.sockets == 1 ? "" : "s") << "), "
       << config.platform.frequency_mhz << " MHz, " << config.mmu.paging_levels
       << "-level paging, PCID " << (config.mmu.pcid ? "on" : "off") << "\n";
   out << "  simulated      " << with_commas(sim["cycles"]) << " cycles ("
-      << fixed(sim["seconds"].get<double>() * 1e6, 2) << " us), " << with_commas(ops)
-      << " ops, " << sim["stop_reason"].get<std::string>() << "\n";
+      << fixed(sim["seconds"].get<double>() * 1e6, 2) << " us), " << with_commas(ops) << " ops, "
+      << sim["stop_reason"].get<std::string>() << "\n";
   if (!sim["stop_detail"].get<std::string>().empty()) {
     out << "  stopped        " << sim["stop_detail"].get<std::string>() << "\n";
   }
   out << "  translations   " << with_commas(translations) << ": L1 hits "
-      << percent(tr["l1_hits"], translations) << ", L2 hits " << percent(tr["l2_hits"], translations)
-      << ", walks " << percent(tr["misses"], translations) << "\n";
+      << percent(tr["l1_hits"], translations) << ", L2 hits "
+      << percent(tr["l2_hits"], translations) << ", walks " << percent(tr["misses"], translations)
+      << "\n";
   out << "  walker         " << with_commas(walks) << " walks, avg "
-      << fixed(walks == 0 ? 0.0 : walker["walk_cycles"].get<double>() / walks, 1)
-      << " cycles, " << with_commas(walker["memory_reads"]) << " entry reads, PSC hits "
+      << fixed(walks == 0 ? 0.0 : walker["walk_cycles"].get<double>() / walks, 1) << " cycles, "
+      << with_commas(walker["memory_reads"]) << " entry reads, PSC hits "
       << percent(psc_hits, walks) << "\n";
   out << "  invalidations  INVLPG " << with_commas(inval["invlpg"]) << ", CR3 writes "
-      << with_commas(inval["mov_cr3"].get<std::uint64_t>() + inval["mov_cr3_noflush"].get<std::uint64_t>())
+      << with_commas(inval["mov_cr3"].get<std::uint64_t>() +
+                     inval["mov_cr3_noflush"].get<std::uint64_t>())
       << ", INVPCID "
       << with_commas(inval["invpcid_individual"].get<std::uint64_t>() +
                      inval["invpcid_single_context"].get<std::uint64_t>() +
                      inval["invpcid_all_global"].get<std::uint64_t>() +
                      inval["invpcid_all_nonglobal"].get<std::uint64_t>())
       << ", PGE toggles " << with_commas(inval["pge_toggles"]) << "\n";
+  const auto& shoot = total["shootdown"];
+  const auto& latency = stats["shootdowns"]["latency_cycles"];
+  out << "  shootdowns     " << with_commas(shoot["started"]) << " ("
+      << with_commas(shoot["started_ranges"]) << " by page, " << with_commas(shoot["started_full"])
+      << " full), IPIs " << with_commas(shoot["ipis_sent"]) << ", INVLPGB "
+      << with_commas(shoot["invlpgb_instructions"]) << "; latency mean "
+      << fixed(latency["mean"].get<double>(), 0) << " p99 " << with_commas(latency["p99"])
+      << " max " << with_commas(latency["max"]) << " cycles\n";
   out << "  faults         " << with_commas(faults) << "; stale TLB hits "
       << with_commas(stats["sanitizer"]["stale_tlb_hits"]) << "\n";
   out << "  cycles (busy)  " << with_commas(busy) << ": work " << percent(cycles["work"], busy)
       << ", TLB " << percent(cycles["tlb"], busy) << ", walks " << percent(cycles["walk"], busy)
       << ", invalidation " << percent(cycles["invalidation"], busy) << ", page tables "
       << percent(cycles["page_table"], busy) << "\n";
+  const std::uint64_t flush_cycles =
+      cycles["flush_send"].get<std::uint64_t>() + cycles["flush_spin"].get<std::uint64_t>() +
+      cycles["flush_local"].get<std::uint64_t>() + cycles["ipi_handling"].get<std::uint64_t>() +
+      cycles["idle_wakeup"].get<std::uint64_t>();
+  out << "  TLB flushing   " << with_commas(flush_cycles) << " cycles ("
+      << percent(flush_cycles, busy) << " of busy): send " << with_commas(cycles["flush_send"])
+      << ", spin " << with_commas(cycles["flush_spin"]) << ", local "
+      << with_commas(cycles["flush_local"]) << ", IPI handlers "
+      << with_commas(cycles["ipi_handling"]) << ", wake-ups " << with_commas(cycles["idle_wakeup"])
+      << "\n";
   if (options.write_outputs) {
     const std::filesystem::path dir(options.out_dir);
     out << "  output         " << (dir / "stats.json").string() << ", "
@@ -178,7 +199,8 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
       entry["cpu"] = i;
       entry["finish_cycle"] = cpu.finish_cycle();
       const ordered_json counters = stats_to_json(stats);
-      for (const auto& item : counters.items()) entry[item.key()] = item.value();
+      for (const auto& item : counters.items())
+        entry[item.key()] = item.value();
       per_cpu.push_back(entry);
     }
   }
@@ -206,9 +228,22 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   sanitizer["stale_tlb_hits"] = total.translation.stale_hits;
   if (const tlb::StaleTracker* tracker = platform.tracker()) {
     const ordered_json counters = stats_to_json(tracker->stats());
-    for (const auto& item : counters.items()) sanitizer[item.key()] = item.value();
+    for (const auto& item : counters.items())
+      sanitizer[item.key()] = item.value();
   }
   out["sanitizer"] = sanitizer;
+
+  ordered_json shootdowns = ordered_json::object();
+  shootdowns["latency_cycles"] = platform.shootdown_latency().summary();
+  shootdowns["targets"] = platform.shootdown_targets().summary();
+  shootdowns["flush_call_cycles"] = platform.flush_duration().summary();
+  out["shootdowns"] = shootdowns;
+
+  ordered_json locks = ordered_json::object();
+  for (const auto& lock : platform.locks())
+    locks[lock->name()] = stats_to_json(lock->stats);
+  out["locks"] = locks;
+
   if (config.output.per_cpu) out["per_cpu"] = per_cpu;
   return out;
 }
@@ -222,7 +257,8 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   auto platform = std::make_unique<Platform>("platform", config);
   const std::vector<workloads::Op> boot = workload->boot_ops();
   platform->boot(boot);
-  for (int i = 0; i < platform->cpu_count(); ++i) platform->cpu(i).set_source(workload->source(i));
+  for (int i = 0; i < platform->cpu_count(); ++i)
+    platform->cpu(i).set_source(workload->source(i));
 
   std::ofstream record;
   std::unique_ptr<workloads::TraceWriter> recorder;
@@ -231,8 +267,16 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     if (!record) throw std::runtime_error(options.record_path + ".tmp: cannot create the file");
     recorder = std::make_unique<workloads::TraceWriter>(
         record, platform->cpu_count(), "recorded by mmusim " + std::string(kVersion));
-    for (const auto& op : boot) recorder->write_boot(op);
+    for (const auto& op : boot)
+      recorder->write_boot(op);
     platform->record_to(recorder.get());
+  }
+
+  std::unique_ptr<Timeline> timeline;
+  if (!options.timeline_path.empty()) {
+    timeline = std::make_unique<Timeline>(options.timeline_path, config.output.timeline_max_events,
+                                          config.platform.frequency_mhz, platform->cpu_count());
+    platform->set_timeline(timeline.get());
   }
 
   const auto start = std::chrono::steady_clock::now();
@@ -244,8 +288,10 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
       record.close();
       std::filesystem::remove(options.record_path + ".tmp");
     }
+    if (timeline) timeline->abandon();
     std::rethrow_exception(platform->error());
   }
+  platform->detect_deadlock();
 
   RunResult result;
   result.stats = collect_stats(*platform);
@@ -268,14 +314,24 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     if (!record) throw std::runtime_error(options.record_path + ": write failed");
     std::filesystem::rename(options.record_path + ".tmp", options.record_path);
   }
+  if (timeline) {
+    timeline->finish();
+    if (timeline->dropped() > 0) {
+      result.warnings.push_back(options.timeline_path + ": cut after " +
+                                std::to_string(timeline->written()) + " events (" +
+                                std::to_string(timeline->dropped()) +
+                                " more not written; raise output.timeline_max_events)");
+    }
+  }
   if (options.write_outputs) {
     std::error_code ec;
     std::filesystem::create_directories(options.out_dir, ec);
-    if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
+    if (ec)
+      throw std::runtime_error(options.out_dir +
+                               ": cannot create the output folder: " + ec.message());
     const std::filesystem::path dir(options.out_dir);
     write_file_atomically((dir / "stats.json").string(), result.stats.dump(2) + "\n");
-    write_file_atomically((dir / "config.json").string(),
-                          config_to_json(config).dump(2) + "\n");
+    write_file_atomically((dir / "config.json").string(), config_to_json(config).dump(2) + "\n");
   }
   result.summary = summarise(config, options, result.stats, wall);
   return result;

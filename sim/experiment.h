@@ -14,8 +14,9 @@ namespace mmusim::sim {
 
 struct RunOptions {
   std::string out_dir = "out";
-  std::string config_name;  // shown in the summary
-  std::string record_path;  // write every executed op to this trace (empty: do not)
+  std::string config_name;    // shown in the summary
+  std::string record_path;    // write every executed op to this trace (empty: do not)
+  std::string timeline_path;  // write a Chrome trace-event timeline (empty: do not)
   bool write_outputs = true;
 };
 

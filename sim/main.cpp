@@ -62,6 +62,7 @@ struct Cli {
   std::vector<std::string> overrides;
   std::string out_dir = "out";
   std::string record_path;
+  std::string timeline_path;
   std::string config_path;
   bool quiet = false;
 };
@@ -107,6 +108,7 @@ int run(const Cli& cli) {
   sim::RunOptions options;
   options.out_dir = cli.out_dir;
   options.record_path = cli.record_path;
+  options.timeline_path = cli.timeline_path;
   if (cli.command == "default") {
     config = sim::default_config(cli.overrides);
     options.config_name = "configs/default.json (built in)";
@@ -116,8 +118,9 @@ int run(const Cli& cli) {
   } else {  // replay
     // The trace path is relative to where mmusim runs, not to the config file's folder.
     const std::string trace =
-        cli.config_path.empty() ? cli.targets[0]
-                                : std::filesystem::absolute(cli.targets[0]).lexically_normal().string();
+        cli.config_path.empty()
+            ? cli.targets[0]
+            : std::filesystem::absolute(cli.targets[0]).lexically_normal().string();
     std::vector<std::string> overrides = {"workload.kind=trace", "workload.trace.path=" + trace};
     if (cli.config_path.empty()) {
       workloads::TraceReader header(trace);
@@ -128,29 +131,31 @@ int run(const Cli& cli) {
     overrides.insert(overrides.end(), cli.overrides.begin(), cli.overrides.end());
     config = cli.config_path.empty() ? sim::default_config(overrides)
                                      : sim::load_config_file(cli.config_path, overrides);
-    options.config_name = cli.targets[0] + (cli.config_path.empty() ? "" : " on " + cli.config_path);
+    options.config_name =
+        cli.targets[0] + (cli.config_path.empty() ? "" : " on " + cli.config_path);
   }
   const sim::RunResult result = sim::run_experiment(config, options);
-  for (const std::string& warning : result.warnings) std::cerr << "mmusim: warning: " << warning << "\n";
+  for (const std::string& warning : result.warnings)
+    std::cerr << "mmusim: warning: " << warning << "\n";
   if (!cli.quiet) std::cout << result.summary;
   return kExitOk;
 }
 
 int dispatch(int argc, char* argv[]) {
   po::options_description options("Options");
-  options.add_options()
-      ("help,h", "show this help")
-      ("version", "print the version")
-      ("set", po::value<std::vector<std::string>>()->composing(),
-       "KEY=VALUE: override one config key (repeatable; 'mmusim list' shows the keys)")
-      ("out", po::value<std::string>()->default_value("out"), "output folder")
-      ("seed", po::value<std::uint64_t>(), "master seed (same as --set run.seed=N)")
-      ("quiet,q", "print no summary")
-      ("record", po::value<std::string>(), "FILE: write every executed op as a trace")
-      ("config", po::value<std::string>(), "replay: the configuration to replay on");
+  options.add_options()("help,h", "show this help")("version", "print the version")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "KEY=VALUE: override one config key (repeatable; 'mmusim list' shows the keys)")(
+      "out", po::value<std::string>()->default_value("out"), "output folder")(
+      "seed", po::value<std::uint64_t>(), "master seed (same as --set run.seed=N)")(
+      "quiet,q", "print no summary")("record", po::value<std::string>(),
+                                     "FILE: write every executed op as a trace")(
+      "timeline", po::value<std::string>(),
+      "FILE: write the run as a Chrome trace-event timeline (open it in Perfetto)")(
+      "config", po::value<std::string>(), "replay: the configuration to replay on");
   po::options_description hidden;
-  hidden.add_options()("command", po::value<std::string>())(
-      "target", po::value<std::vector<std::string>>());
+  hidden.add_options()("command", po::value<std::string>())("target",
+                                                            po::value<std::vector<std::string>>());
   po::options_description all;
   all.add(options).add(hidden);
   po::positional_options_description positional;
@@ -176,13 +181,16 @@ int dispatch(int argc, char* argv[]) {
   cli.command = vm.count("command") ? vm["command"].as<std::string>() : "default";
   if (vm.count("target")) cli.targets = vm["target"].as<std::vector<std::string>>();
   if (vm.count("set")) cli.overrides = vm["set"].as<std::vector<std::string>>();
-  if (vm.count("seed")) cli.overrides.push_back("run.seed=" + std::to_string(vm["seed"].as<std::uint64_t>()));
+  if (vm.count("seed"))
+    cli.overrides.push_back("run.seed=" + std::to_string(vm["seed"].as<std::uint64_t>()));
   cli.out_dir = vm["out"].as<std::string>();
   cli.quiet = vm.count("quiet") != 0;
   if (vm.count("record")) cli.record_path = vm["record"].as<std::string>();
+  if (vm.count("timeline")) cli.timeline_path = vm["timeline"].as<std::string>();
   if (vm.count("config")) cli.config_path = vm["config"].as<std::string>();
 
-  const bool needs_one = cli.command == "run" || cli.command == "replay" || cli.command == "validate";
+  const bool needs_one =
+      cli.command == "run" || cli.command == "replay" || cli.command == "validate";
   if (cli.command != "default" && cli.command != "list" && !needs_one) {
     return fail_usage("unknown command '" + cli.command +
                       "' (commands: run, replay, validate, list)");
@@ -209,7 +217,8 @@ int dispatch(int argc, char* argv[]) {
     }
     return run(cli);
   } catch (const sim::ConfigError& e) {
-    for (const std::string& error : e.errors()) std::cerr << "mmusim: " << error << "\n";
+    for (const std::string& error : e.errors())
+      std::cerr << "mmusim: " << error << "\n";
     return kExitUsage;
   } catch (const workloads::TraceError& e) {
     std::cerr << "mmusim: " << e.what() << "\n";

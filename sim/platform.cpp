@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "sim/kernel_services.h"
+
 namespace mmusim::sim {
 
 using workloads::Op;
@@ -36,6 +38,8 @@ const char* to_string(StopReason reason) {
       return "max_cycles";
     case StopReason::kStaleTlbHit:
       return "stale_tlb_hit";
+    case StopReason::kDeadlock:
+      return "deadlock";
     case StopReason::kError:
       return "error";
   }
@@ -45,6 +49,7 @@ const char* to_string(StopReason reason) {
 Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
     : sc_module(name),
       config_(config),
+      topology_(config.platform),
       memory_(config.platform.memory),
       frames_(memory_, kReservedLowFrames),
       tracker_(config.run.stale_check ? std::make_unique<tlb::StaleTracker>() : nullptr),
@@ -61,6 +66,8 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
     cpus_.back()->unit().load_cr3(kernel_root_, mmu::Pcid{0});
     if (tracker_) tracker_->add_unit(&cpus_.back()->unit());
   }
+  current_ = cpus_.front().get();
+  kernel_ = std::make_unique<PlatformKernel>(*this);
 }
 
 Platform::~Platform() = default;
@@ -122,8 +129,9 @@ mmu::EditResult Platform::edit(const Op& op) {
   mmu::EditResult total;
   for (std::uint64_t offset = 0; offset < op.size; offset += page) {
     auto block = allocate_block(op.page);
-    if (!block) return mmu::EditResult{mmu::EditStatus::kOutOfMemory, total.entries_written,
-                                       total.tables_allocated, va + offset};
+    if (!block)
+      return mmu::EditResult{mmu::EditStatus::kOutOfMemory, total.entries_written,
+                             total.tables_allocated, va + offset};
     const mmu::EditResult one = editor_.map(root, va + offset, page, *block, op.page, flags);
     total.entries_written += one.entries_written;
     total.tables_allocated += one.tables_allocated;
@@ -140,11 +148,49 @@ void Platform::boot(const std::vector<Op>& ops) {
   for (const Op& op : ops) {
     const mmu::EditResult result = edit(op);
     if (!result.ok()) {
-      throw std::invalid_argument("boot op '" + workloads::format_op(op) + "' failed: " +
-                                  mmu::to_string(result.status) + " at " +
+      throw std::invalid_argument("boot op '" + workloads::format_op(op) +
+                                  "' failed: " + mmu::to_string(result.status) + " at " +
                                   mmu::hex(result.failed_at.value()));
     }
   }
+}
+
+vmalloc::LockId Platform::lock_id(const std::string& name, vmalloc::LockKind kind) {
+  auto it = lock_ids_.find(name);
+  if (it != lock_ids_.end()) return it->second;
+  const auto id = static_cast<vmalloc::LockId>(locks_.size());
+  locks_.push_back(std::make_unique<SimLock>(name, kind));
+  lock_ids_.emplace(name, id);
+  return id;
+}
+
+void Platform::cpu_finished() {
+  if (++finished_ == cpus_.size()) all_finished_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+bool Platform::detect_deadlock() {
+  if (all_finished() || stopping()) return false;
+  std::string detail = "no CPU can make progress:";
+  int listed = 0;
+  for (const auto& cpu : cpus_) {
+    if (cpu->finished()) continue;
+    if (listed++ == 8) {
+      detail += " ...";
+      break;
+    }
+    detail += " CPU " + std::to_string(cpu->id()) + " waits for " +
+              (cpu->blocked_on().empty() ? std::string("something") : cpu->blocked_on()) +
+              " since cycle " + std::to_string(cpu->blocked_since()) + ";";
+  }
+  detail.pop_back();
+  stop_reason_ = StopReason::kDeadlock;
+  stop_detail_ = detail;
+  return true;
+}
+
+void Platform::record_shootdown(std::uint64_t latency, std::uint64_t targets) {
+  shootdown_latency_.record(latency);
+  shootdown_targets_.record(targets);
 }
 
 void Platform::op_executed(int cpu, const Op& op) {

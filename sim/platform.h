@@ -1,7 +1,8 @@
 // The simulated machine: physical memory and its frame allocator, the page tables of the
-// kernel and of any user address spaces, the stale-translation tracker, and one Cpu module per
-// logical processor. It also holds what the CPUs share about the run itself: the op budget,
-// the stop request, the trace being recorded and the first error.
+// kernel and of any user address spaces, the stale-translation tracker, the topology, the
+// kernel's locks, and one Cpu module per logical processor. It also holds what the CPUs share
+// about the run itself: the op budget, the stop request, the trace being recorded, the
+// timeline, the shootdown distributions and the first error.
 #pragma once
 
 #include <cstdint>
@@ -18,14 +19,26 @@
 #include "mmu/phys_mem.h"
 #include "sim/config.h"
 #include "sim/cpu.h"
+#include "sim/distribution.h"
+#include "sim/lock.h"
+#include "sim/timeline.h"
+#include "sim/topology.h"
 #include "tlb/stale_tracker.h"
+#include "vmalloc/kernel.h"
 #include "workloads/op.h"
 #include "workloads/trace.h"
 
 namespace mmusim::sim {
 
 // Why a run ended.
-enum class StopReason : std::uint8_t { kCompleted, kMaxOps, kMaxCycles, kStaleTlbHit, kError };
+enum class StopReason : std::uint8_t {
+  kCompleted,
+  kMaxOps,
+  kMaxCycles,
+  kStaleTlbHit,
+  kDeadlock,
+  kError,
+};
 [[nodiscard]] const char* to_string(StopReason reason);
 
 class Platform : public sc_core::sc_module {
@@ -34,6 +47,7 @@ class Platform : public sc_core::sc_module {
   ~Platform() override;
 
   [[nodiscard]] const ExperimentConfig& config() const { return config_; }
+  [[nodiscard]] const Topology& topology() const { return topology_; }
   [[nodiscard]] int cpu_count() const { return static_cast<int>(cpus_.size()); }
   [[nodiscard]] Cpu& cpu(int index) { return *cpus_[index]; }
   [[nodiscard]] const Cpu& cpu(int index) const { return *cpus_[index]; }
@@ -43,6 +57,9 @@ class Platform : public sc_core::sc_module {
   [[nodiscard]] const mmu::PageTableEditor& editor() const { return editor_; }
   [[nodiscard]] tlb::StaleTracker* tracker() { return tracker_.get(); }
   [[nodiscard]] const tlb::StaleTracker* tracker() const { return tracker_.get(); }
+  [[nodiscard]] mmu::Pfn kernel_root() const { return kernel_root_; }
+  // The kernel services the guest runs against, acting for whichever CPU is running.
+  [[nodiscard]] vmalloc::Kernel& kernel() { return *kernel_; }
 
   // The page-table root of address space `mm` (0 is the kernel's); a user address space is
   // created on first use, sharing the kernel half.
@@ -52,9 +69,36 @@ class Platform : public sc_core::sc_module {
   // Runs a workload's boot ops (page-table edits) before time starts.
   void boot(const std::vector<workloads::Op>& ops);
 
+  // The CPU whose thread runs now (each CPU sets itself whenever its thread resumes).
+  void set_current(Cpu* cpu) { current_ = cpu; }
+  [[nodiscard]] Cpu& current() { return *current_; }
+
+  // Locks by name, created on first use.
+  vmalloc::LockId lock_id(const std::string& name, vmalloc::LockKind kind);
+  [[nodiscard]] SimLock& lock(vmalloc::LockId id) { return *locks_[id]; }
+  [[nodiscard]] const std::vector<std::unique_ptr<SimLock>>& locks() const { return locks_; }
+
+  // Run bookkeeping.
   void record_to(workloads::TraceWriter* writer) { recorder_ = writer; }
+  void set_timeline(Timeline* timeline) { timeline_ = timeline ? timeline : &no_timeline_; }
+  [[nodiscard]] Timeline& timeline() { return *timeline_; }
+  [[nodiscard]] std::uint64_t next_flow_id() { return ++flow_ids_; }
   // Called by a CPU for every op it executes: records it and enforces run.max_ops.
   void op_executed(int cpu, const workloads::Op& op);
+  void cpu_finished();
+  [[nodiscard]] bool all_finished() const { return finished_ == cpus_.size(); }
+  [[nodiscard]] sc_core::sc_event& all_finished_event() { return all_finished_event_; }
+  // An event nobody notifies: what a CPU halted with interrupts off waits for.
+  [[nodiscard]] sc_core::sc_event& never_event() { return never_event_; }
+  // After the simulation: if CPUs are still blocked, the run deadlocked. Returns whether so.
+  bool detect_deadlock();
+
+  void record_shootdown(std::uint64_t latency, std::uint64_t targets);
+  void record_flush_duration(std::uint64_t cycles) { flush_duration_.record(cycles); }
+  [[nodiscard]] const Distribution& shootdown_latency() const { return shootdown_latency_; }
+  [[nodiscard]] const Distribution& shootdown_targets() const { return shootdown_targets_; }
+  [[nodiscard]] const Distribution& flush_duration() const { return flush_duration_; }
+
   // Ends the run early (the first reason wins).
   void request_stop(StopReason reason, std::string detail = "");
   [[nodiscard]] bool stopping() const { return stop_reason_ != StopReason::kCompleted; }
@@ -74,6 +118,7 @@ class Platform : public sc_core::sc_module {
   std::optional<mmu::Pfn> allocate_block(mmu::PageSize size);
 
   ExperimentConfig config_;
+  Topology topology_;
   mmu::PhysMem memory_;
   mmu::SimpleFrameAllocator frames_;
   std::unique_ptr<tlb::StaleTracker> tracker_;
@@ -82,7 +127,20 @@ class Platform : public sc_core::sc_module {
   std::map<std::uint32_t, mmu::Pfn> user_spaces_;
   std::uint64_t huge_cursor_;  // large pages are carved downward from the top of memory
   std::vector<std::unique_ptr<Cpu>> cpus_;
+  Cpu* current_ = nullptr;
+  std::unique_ptr<vmalloc::Kernel> kernel_;
+  std::map<std::string, vmalloc::LockId> lock_ids_;
+  std::vector<std::unique_ptr<SimLock>> locks_;
   workloads::TraceWriter* recorder_ = nullptr;
+  Timeline no_timeline_;
+  Timeline* timeline_ = &no_timeline_;
+  std::uint64_t flow_ids_ = 0;
+  std::size_t finished_ = 0;
+  sc_core::sc_event all_finished_event_;
+  sc_core::sc_event never_event_;
+  Distribution shootdown_latency_;
+  Distribution shootdown_targets_;
+  Distribution flush_duration_;
   std::uint64_t ops_executed_ = 0;
   StopReason stop_reason_ = StopReason::kCompleted;
   std::string stop_detail_;

@@ -55,7 +55,8 @@ void add_stats(S& total, S part) {
   CounterCollector from;
   total.visit(to);
   part.visit(from);
-  for (std::size_t i = 0; i < to.counters.size(); ++i) *to.counters[i] += *from.counters[i];
+  for (std::size_t i = 0; i < to.counters.size(); ++i)
+    *to.counters[i] += *from.counters[i];
 }
 
 struct StatRow {

@@ -17,6 +17,8 @@ inline constexpr std::uint64_t kPicosecondsPerCycle = 1000;
 [[nodiscard]] inline std::uint64_t time_to_cycles(const sc_core::sc_time& time) {
   return time.value() / kPicosecondsPerCycle;
 }
-[[nodiscard]] inline std::uint64_t now_cycles() { return time_to_cycles(sc_core::sc_time_stamp()); }
+[[nodiscard]] inline std::uint64_t now_cycles() {
+  return time_to_cycles(sc_core::sc_time_stamp());
+}
 
 }  // namespace mmusim::sim

@@ -27,9 +27,9 @@ TranslationUnit::TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuCo
     Group* group;
   };
   const Named layout[] = {
-      {"l1i_4k", &tlb.l1i_4k, &l1i_}, {"l1i_2m", &tlb.l1i_2m, &l1i_},
-      {"l1d_4k", &tlb.l1d_4k, &l1d_}, {"l1d_2m", &tlb.l1d_2m, &l1d_},
-      {"l1d_1g", &tlb.l1d_1g, &l1d_}, {"stlb", &tlb.stlb, &l2_},
+      {"l1i_4k", &tlb.l1i_4k, &l1i_},  {"l1i_2m", &tlb.l1i_2m, &l1i_},
+      {"l1d_4k", &tlb.l1d_4k, &l1d_},  {"l1d_2m", &tlb.l1d_2m, &l1d_},
+      {"l1d_1g", &tlb.l1d_1g, &l1d_},  {"stlb", &tlb.stlb, &l2_},
       {"stlb_1g", &tlb.stlb_1g, &l2_},
   };
   arrays_.reserve(std::size(layout));
@@ -44,7 +44,8 @@ TranslationUnit::TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuCo
 
 std::uint32_t TranslationUnit::group_latency(const Group& group) const {
   std::uint32_t latency = 0;
-  for (std::size_t index : group) latency = std::max(latency, arrays_[index].latency());
+  for (std::size_t index : group)
+    latency = std::max(latency, arrays_[index].latency());
   return latency;
 }
 
@@ -57,7 +58,8 @@ const TlbArray* TranslationUnit::find_array(const std::string& name) const {
 
 std::uint64_t TranslationUnit::valid_entries() const {
   std::uint64_t valid = 0;
-  for (const TlbArray& array : arrays_) valid += array.exists() ? array.valid_entries() : 0;
+  for (const TlbArray& array : arrays_)
+    valid += array.exists() ? array.valid_entries() : 0;
   return valid;
 }
 
@@ -207,8 +209,8 @@ std::uint64_t TranslationUnit::remove_all(Pred&& pred) {
   return removed;
 }
 
-std::uint64_t TranslationUnit::remove_address(mmu::VirtAddr va, bool include_global,
-                                              bool any_pcid, std::uint16_t pcid) {
+std::uint64_t TranslationUnit::remove_address(mmu::VirtAddr va, bool include_global, bool any_pcid,
+                                              std::uint16_t pcid) {
   std::uint64_t removed = 0;
   for (TlbArray& array : arrays_) {
     for (mmu::PageSize size : kSizes) {
@@ -317,10 +319,13 @@ std::uint64_t TranslationUnit::flush_all_global() {
   return invpcid_ ? invpcid(2, mmu::Pcid{0}, mmu::VirtAddr{0}) : toggle_pge();
 }
 
-std::uint64_t TranslationUnit::invlpgb_page(mmu::VirtAddr va) {
+std::uint64_t TranslationUnit::invlpgb_range(mmu::VirtAddr va, std::uint64_t pages) {
   ++inval_.invlpgb_received;
-  const std::uint64_t removed =
-      remove_address(va, /*include_global=*/true, /*any_pcid=*/true, /*pcid=*/0);
+  std::uint64_t removed = 0;
+  for (std::uint64_t page = 0; page < pages; ++page) {
+    removed += remove_address(va + page * mmu::kPageBytes, /*include_global=*/true,
+                              /*any_pcid=*/true, /*pcid=*/0);
+  }
   inval_.invlpgb_entries += removed;
   inval_.psc_entries += walker_.invalidate_all();
   return removed;

@@ -115,8 +115,8 @@ struct TranslationStats {
 class TranslationUnit {
  public:
   // `tracker` may be null (stale-translation check off).
-  TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuConfig& mmu,
-                  mmu::PhysMem& memory, std::uint64_t seed, StaleTracker* tracker);
+  TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuConfig& mmu, mmu::PhysMem& memory,
+                  std::uint64_t seed, StaleTracker* tracker);
   TranslationUnit(const TranslationUnit&) = delete;
   TranslationUnit& operator=(const TranslationUnit&) = delete;
 
@@ -139,10 +139,10 @@ class TranslationUnit {
   // What the kernel's global flush does: INVPCID type 2 when supported, else a CR4.PGE toggle.
   std::uint64_t flush_all_global();
 
-  // The effect on this CPU of an INVLPGB broadcast (AMD APM, INVLPGB, as Linux 6.15 issues
-  // it: including global entries, in every PCID, paging-structure caches too): one 4 KiB page,
-  // or everything.
-  std::uint64_t invlpgb_page(mmu::VirtAddr va);
+  // The effect on this CPU of one INVLPGB broadcast (AMD APM, INVLPGB, as Linux 6.15 issues
+  // it: including global entries, in every PCID, paging-structure caches too): `pages` 4 KiB
+  // pages from `va`, or everything.
+  std::uint64_t invlpgb_range(mmu::VirtAddr va, std::uint64_t pages);
   std::uint64_t invlpgb_all();
 
   // Marks the entries filled from the leaf at `pte_addr` (mapping `va`, `size`) stale.

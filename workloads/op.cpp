@@ -7,11 +7,28 @@ namespace mmusim::workloads {
 namespace {
 
 constexpr std::array<const char*, kNumOpKinds> kNames = {
-    "load",   "store", "fetch", "touch",   "invlpg",  "mov_cr3",
-    "invpcid", "toggle_pge", "map", "unmap", "protect", "compute",
+    "load",
+    "store",
+    "fetch",
+    "touch",
+    "invlpg",
+    "mov_cr3",
+    "invpcid",
+    "toggle_pge",
+    "map",
+    "unmap",
+    "protect",
+    "compute",
+    "flush_tlb_kernel_range",
+    "flush_tlb_all",
+    "idle",
+    "irq_off",
+    "irq_on",
 };
 
-std::string hex(std::uint64_t value) { return mmu::hex(value); }
+std::string hex(std::uint64_t value) {
+  return mmu::hex(value);
+}
 
 void append_flag(std::string& out, const Op& op, std::uint16_t flag, const char* word) {
   if (op.has(flag)) {
@@ -35,7 +52,9 @@ void append_page_flags(std::string& out, const Op& op) {
 
 }  // namespace
 
-const char* op_name(OpKind kind) { return kNames[static_cast<std::size_t>(kind)]; }
+const char* op_name(OpKind kind) {
+  return kNames[static_cast<std::size_t>(kind)];
+}
 
 bool parse_op_name(const std::string& name, OpKind& out) {
   for (std::size_t i = 0; i < kNames.size(); ++i) {
@@ -95,6 +114,16 @@ std::string format_op(const Op& op) {
       break;
     case OpKind::kCompute:
       out += ' ' + std::to_string(op.value);
+      break;
+    case OpKind::kFlushTlbKernelRange:
+      out += ' ' + hex(op.addr) + ' ' + (op.value == kTlbFlushAll ? "all" : hex(op.value));
+      break;
+    case OpKind::kIdle:
+      if (op.value != 0) out += ' ' + std::to_string(op.value);
+      break;
+    case OpKind::kFlushTlbAll:
+    case OpKind::kIrqOff:
+    case OpKind::kIrqOn:
       break;
   }
   return out;

@@ -28,8 +28,18 @@ enum class OpKind : std::uint8_t {
   kProtect,
   // Time.
   kCompute,
+  // Kernel TLB flushes across CPUs (Linux 4.19 arch/x86/mm/tlb.c).
+  kFlushTlbKernelRange,  // [addr, value): value kTlbFlushAll means everything
+  kFlushTlbAll,
+  // Halting and interrupt masking.
+  kIdle,  // halt for `value` cycles or until an interrupt; value 0: until an interrupt
+  kIrqOff,
+  kIrqOn,
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kCompute) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kIrqOn) + 1;
+
+// flush_tlb_kernel_range's end for "everything" (the kernel's TLB_FLUSH_ALL).
+inline constexpr std::uint64_t kTlbFlushAll = ~std::uint64_t{0};
 
 [[nodiscard]] const char* op_name(OpKind kind);
 // The kind named `name` (as in a trace); false when unknown.
@@ -52,11 +62,13 @@ struct Op {
   OpKind kind = OpKind::kCompute;
   mmu::PageSize page = mmu::PageSize::k4K;  // map
   std::uint16_t flags = 0;
-  std::uint16_t pcid = 0;       // mov_cr3, invpcid
-  std::uint32_t mm = 0;         // address space: 0 is the kernel's; others are user processes
-  std::uint64_t addr = 0;       // virtual address
-  std::uint64_t size = 0;       // bytes (map, unmap, protect, touch)
-  std::uint64_t value = 0;      // compute: cycles; invpcid: type; map: first frame; touch: stride
+  std::uint16_t pcid = 0;  // mov_cr3, invpcid
+  std::uint32_t mm = 0;    // address space: 0 is the kernel's; others are user processes
+  std::uint64_t addr = 0;  // virtual address
+  std::uint64_t size = 0;  // bytes (map, unmap, protect, touch)
+  // compute, idle: cycles; invpcid: type; map: first frame; touch: stride;
+  // flush_tlb_kernel_range: end
+  std::uint64_t value = 0;
 
   [[nodiscard]] bool has(std::uint16_t flag) const { return (flags & flag) != 0; }
   friend bool operator==(const Op& a, const Op& b) {

@@ -221,6 +221,23 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
       op.value = number(words[1], "cycle count");
       positional = 1;
       break;
+    case OpKind::kFlushTlbKernelRange:
+      need(op, words, 2, "START END|all");
+      op.addr = number(words[1], "start address");
+      op.value = words[2] == "all" ? kTlbFlushAll : number(words[2], "end address");
+      positional = 2;
+      break;
+    case OpKind::kIdle:
+      if (words.size() > 1 && words[1].find('=') == std::string::npos) {
+        op.value = number(words[1], "cycle count");
+        if (op.value == 0) bad("cycle count must be at least 1 (no operand: until an interrupt)");
+        positional = 1;
+      }
+      break;
+    case OpKind::kFlushTlbAll:
+    case OpKind::kIrqOff:
+    case OpKind::kIrqOn:
+      break;
   }
   parse_extras(op, words, positional + 1, allowed);
 }

@@ -10,13 +10,11 @@ namespace {
 
 class TraceWorkload final : public Workload {
  public:
-  TraceWorkload(const std::string& path, int cpus)
-      : reader_(std::make_shared<TraceReader>(path)) {
+  TraceWorkload(const std::string& path, int cpus) : reader_(std::make_shared<TraceReader>(path)) {
     if (reader_->declared_cpus() > cpus) {
-      throw std::invalid_argument(path + ": the trace is for " +
-                                  std::to_string(reader_->declared_cpus()) +
-                                  " CPUs but the platform has " + std::to_string(cpus) +
-                                  " (set platform.cpus)");
+      throw std::invalid_argument(
+          path + ": the trace is for " + std::to_string(reader_->declared_cpus()) +
+          " CPUs but the platform has " + std::to_string(cpus) + " (set platform.cpus)");
     }
     reader_->set_cpu_count(cpus);
   }

@@ -30,7 +30,6 @@ struct WorkloadInfo {
 
 // Builds the configured workload for a platform of `cpus` CPUs. Throws TraceError for a bad
 // trace and std::invalid_argument when the workload cannot run on that platform.
-std::unique_ptr<Workload> make_workload(const WorkloadConfig& config, int cpus,
-                                        std::uint64_t seed);
+std::unique_ptr<Workload> make_workload(const WorkloadConfig& config, int cpus, std::uint64_t seed);
 
 }  // namespace mmusim::workloads

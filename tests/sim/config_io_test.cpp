@@ -28,7 +28,7 @@ TEST(ConfigIo, EmptyObjectGivesTheDefaults) {
   EXPECT_EQ(config.tlb.stlb.sets, 128u);
   EXPECT_EQ(config.tlb.stlb.ways, 12u);
   EXPECT_EQ(config.mmu.paging_levels, 4u);
-  EXPECT_EQ(config.run.quantum_cycles, 10000u);
+  EXPECT_EQ(config.run.quantum_cycles, 500u);
 }
 
 TEST(ConfigIo, CommentsAreAllowed) {

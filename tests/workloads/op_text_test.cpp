@@ -61,10 +61,24 @@ constexpr std::uint16_t kAllPageFlags =
 // Op names.
 
 TEST(OpNames, EveryKindHasItsTraceName) {
-  const std::vector<std::string> expected = {"load",   "store",   "fetch",   "touch",
-                                             "invlpg", "mov_cr3", "invpcid", "toggle_pge",
-                                             "map",    "unmap",   "protect", "compute"};
-  ASSERT_EQ(kNumOpKinds, 12);
+  const std::vector<std::string> expected = {"load",
+                                             "store",
+                                             "fetch",
+                                             "touch",
+                                             "invlpg",
+                                             "mov_cr3",
+                                             "invpcid",
+                                             "toggle_pge",
+                                             "map",
+                                             "unmap",
+                                             "protect",
+                                             "compute",
+                                             "flush_tlb_kernel_range",
+                                             "flush_tlb_all",
+                                             "idle",
+                                             "irq_off",
+                                             "irq_on"};
+  ASSERT_EQ(kNumOpKinds, 17);
   for (int k = 0; k < kNumOpKinds; ++k) {
     const OpKind kind = static_cast<OpKind>(k);
     EXPECT_EQ(op_name(kind), expected[k]);
@@ -232,6 +246,44 @@ TEST(OpParse, Compute) {
   EXPECT_EQ(parse_op("compute 0"), compute(0));
 }
 
+TEST(OpParse, KernelFlushes) {
+  Op range = parse_op("flush_tlb_kernel_range 0xffffc90000000000 0xffffc90000021000");
+  EXPECT_EQ(range.kind, OpKind::kFlushTlbKernelRange);
+  EXPECT_EQ(range.addr, 0xffffc90000000000u);
+  EXPECT_EQ(range.value, 0xffffc90000021000u);
+  Op everything = parse_op("flush_tlb_kernel_range 0 all");
+  EXPECT_EQ(everything.addr, 0u);
+  EXPECT_EQ(everything.value, kTlbFlushAll);
+  EXPECT_EQ(parse_op("flush_tlb_all").kind, OpKind::kFlushTlbAll);
+  EXPECT_THROW(parse_op("flush_tlb_kernel_range 0x1000"), std::invalid_argument);
+  EXPECT_THROW(parse_op("flush_tlb_all 0x1000"), std::invalid_argument);
+}
+
+TEST(OpParse, IdleAndInterruptMasking) {
+  EXPECT_EQ(parse_op("idle").value, 0u);  // until an interrupt
+  EXPECT_EQ(parse_op("idle 5000").value, 5000u);
+  EXPECT_THROW(parse_op("idle 0"), std::invalid_argument);
+  EXPECT_EQ(parse_op("irq_off").kind, OpKind::kIrqOff);
+  EXPECT_EQ(parse_op("irq_on").kind, OpKind::kIrqOn);
+  EXPECT_THROW(parse_op("irq_on 1"), std::invalid_argument);
+}
+
+TEST(OpFormat, KernelFlushesIdleAndInterrupts) {
+  Op range = make(OpKind::kFlushTlbKernelRange);
+  range.addr = 0xffffc90000000000;
+  range.value = 0xffffc90000002000;
+  EXPECT_EQ(format_op(range), "flush_tlb_kernel_range 0xffffc90000000000 0xffffc90000002000");
+  range.value = kTlbFlushAll;
+  EXPECT_EQ(format_op(range), "flush_tlb_kernel_range 0xffffc90000000000 all");
+  EXPECT_EQ(format_op(make(OpKind::kFlushTlbAll)), "flush_tlb_all");
+  Op idle = make(OpKind::kIdle);
+  EXPECT_EQ(format_op(idle), "idle");
+  idle.value = 77;
+  EXPECT_EQ(format_op(idle), "idle 77");
+  EXPECT_EQ(format_op(make(OpKind::kIrqOff)), "irq_off");
+  EXPECT_EQ(format_op(make(OpKind::kIrqOn)), "irq_on");
+}
+
 TEST(OpParse, ByteCountSuffixesArePowersOfTwo) {
   const std::pair<const char*, std::uint64_t> cases[] = {
       {"4096", 4096},
@@ -273,7 +325,8 @@ TEST(OpParse, ErrorsAreInvalidArgumentNamingTheOp) {
   EXPECT_EQ(message("   "), "empty op");
   EXPECT_EQ(message("lod 0x1000"),
             "unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, invpcid, "
-            "toggle_pge, map, unmap, protect, compute)");
+            "toggle_pge, map, unmap, protect, compute, "
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
   EXPECT_EQ(message("store"), "store: missing operand (usage: store ADDR [user])");
   EXPECT_EQ(message("fetch 0x1000 nx"), "fetch: unexpected operand 'nx'");
   EXPECT_EQ(message("touch 0x1000 4K stride=0"), "touch: stride must be at least 1");
@@ -480,6 +533,17 @@ Op random_op(mmu::Rng& rng) {
       break;
     case OpKind::kCompute:
       op.value = rng.next();
+      break;
+    case OpKind::kFlushTlbKernelRange:
+      op.addr = rng.next();
+      op.value = rng.chance(1, 4) ? kTlbFlushAll : rng.next();
+      break;
+    case OpKind::kIdle:
+      op.value = rng.chance(1, 4) ? 0 : rng.between(1, ~std::uint64_t{0});
+      break;
+    case OpKind::kFlushTlbAll:
+    case OpKind::kIrqOff:
+    case OpKind::kIrqOn:
       break;
   }
   return op;

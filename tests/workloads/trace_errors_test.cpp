@@ -77,10 +77,12 @@ TEST(TraceErrors, WrongVersion) {
 TEST(TraceErrors, UnknownOpListsTheKnownOnes) {
   EXPECT_EQ(op_error("0 lod 0x1000"),
             "t.trace:2: unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, "
-            "invpcid, toggle_pge, map, unmap, protect, compute)");
+            "invpcid, toggle_pge, map, unmap, protect, compute, "
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
   EXPECT_EQ(op_error("0 vmalloc 4096"),
             "t.trace:2: unknown op 'vmalloc' (known: load, store, fetch, touch, invlpg, "
-            "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute)");
+            "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute, "
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
 }
 
 TEST(TraceErrors, MissingOperand) {
@@ -252,7 +254,8 @@ TEST(TraceErrors, BootWithAMalformedOp) {
   EXPECT_EQ(error_of("mmusim-trace 1\nboot\n"), "t.trace:2: boot: empty op");
   EXPECT_EQ(error_of("mmusim-trace 1\nboot 0 map 0x0 4K\n"),
             "t.trace:2: boot: unknown op '0' (known: load, store, fetch, touch, invlpg, mov_cr3, "
-            "invpcid, toggle_pge, map, unmap, protect, compute)");
+            "invpcid, toggle_pge, map, unmap, protect, compute, "
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
 }
 
 // --- line numbers ----------------------------------------------------------------------------
@@ -273,7 +276,8 @@ TEST(TraceErrors, LineNumbersCountCommentsAndBlankLines) {
       "1 lod 0x0\n";                // 12
   EXPECT_EQ(error_of(text),
             "t.trace:12: unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, "
-            "invpcid, toggle_pge, map, unmap, protect, compute)");
+            "invpcid, toggle_pge, map, unmap, protect, compute, "
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
 }
 
 TEST(TraceErrors, ErrorSurfacesWhenItsLineIsReachedWithItsOwnNumber) {
@@ -293,7 +297,8 @@ TEST(TraceErrors, ErrorSurfacesWhenItsLineIsReachedWithItsOwnNumber) {
   } catch (const TraceError& e) {
     EXPECT_STREQ(e.what(),
                  "lazy.trace:5: unknown op 'bogus' (known: load, store, fetch, touch, invlpg, "
-                 "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute)");
+                 "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute, "
+                 "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
   }
 }
 
