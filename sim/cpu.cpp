@@ -179,8 +179,8 @@ void Cpu::halt(std::uint64_t until) {
       return;
     }
     if (until != 0 && now() >= until) break;
-    blocked_on_ = irq_enabled_ ? "an interrupt (halted)"
-                               : "an interrupt, halted with interrupts disabled";
+    blocked_on_ =
+        irq_enabled_ ? "an interrupt (halted)" : "an interrupt, halted with interrupts disabled";
     blocked_since_ = now();
     if (until != 0 && irq_enabled_) {
       sc_core::wait(cycles_to_time(until - now()), irq_event_);
@@ -491,6 +491,13 @@ bool Cpu::trylock(SimLock& lock) {
 
 void Cpu::unlock(SimLock& lock) {
   const LockLatencyConfig& latency = platform_.config().latency.lock;
+  if (lock.owner_ != id_) {
+    platform_.warn("CPU " + std::to_string(id_) + ": unlock of " + lock.name() +
+                   (lock.owner_ < 0 ? ", which is not locked"
+                                    : ", which CPU " + std::to_string(lock.owner_) + " holds") +
+                   "; ignored");
+    return;
+  }
   advance(latency.release, cycles_.work);
   sync();
   lock.stats.hold_cycles += now() - lock.acquired_at_;
@@ -675,6 +682,25 @@ void Cpu::execute(const Op& op) {
       irq_enabled_ = true;
       take_interrupts();
       break;
+    case OpKind::kSpinLock:
+    case OpKind::kSpinUnlock:
+    case OpKind::kMutexLock:
+    case OpKind::kMutexUnlock: {
+      const bool mutex = op.kind == OpKind::kMutexLock || op.kind == OpKind::kMutexUnlock;
+      const std::string name(op.name_view());
+      SimLock& lock = platform_.lock(platform_.lock_id(
+          name, mutex ? vmalloc::LockKind::kMutex : vmalloc::LockKind::kSpinlock));
+      if ((lock.kind() == vmalloc::LockKind::kMutex) != mutex) {
+        platform_.warn(source_->where() + ": " + workloads::format_op(op) + ": " + name + " is a " +
+                       (mutex ? "spinlock" : "mutex"));
+      }
+      if (op.kind == OpKind::kSpinLock || op.kind == OpKind::kMutexLock) {
+        this->lock(lock);
+      } else {
+        unlock(lock);
+      }
+      break;
+    }
   }
 }
 

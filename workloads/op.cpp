@@ -6,25 +6,14 @@
 namespace mmusim::workloads {
 namespace {
 
+// clang-format off
 constexpr std::array<const char*, kNumOpKinds> kNames = {
-    "load",
-    "store",
-    "fetch",
-    "touch",
-    "invlpg",
-    "mov_cr3",
-    "invpcid",
-    "toggle_pge",
-    "map",
-    "unmap",
-    "protect",
-    "compute",
-    "flush_tlb_kernel_range",
-    "flush_tlb_all",
-    "idle",
-    "irq_off",
-    "irq_on",
+    "load", "store", "fetch", "touch", "invlpg", "mov_cr3", "invpcid", "toggle_pge",
+    "map", "unmap", "protect", "compute",
+    "flush_tlb_kernel_range", "flush_tlb_all", "idle", "irq_off", "irq_on",
+    "spin_lock", "spin_unlock", "mutex_lock", "mutex_unlock",
 };
+// clang-format on
 
 std::string hex(std::uint64_t value) {
   return mmu::hex(value);
@@ -124,6 +113,13 @@ std::string format_op(const Op& op) {
     case OpKind::kFlushTlbAll:
     case OpKind::kIrqOff:
     case OpKind::kIrqOn:
+      break;
+    case OpKind::kSpinLock:
+    case OpKind::kSpinUnlock:
+    case OpKind::kMutexLock:
+    case OpKind::kMutexUnlock:
+      out += ' ';
+      out += op.name_view();
       break;
   }
   return out;

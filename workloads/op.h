@@ -3,9 +3,11 @@
 // op's text form and operands.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mmu/types.h"
 
@@ -35,8 +37,16 @@ enum class OpKind : std::uint8_t {
   kIdle,  // halt for `value` cycles or until an interrupt; value 0: until an interrupt
   kIrqOff,
   kIrqOn,
+  // Kernel locks, by name.
+  kSpinLock,
+  kSpinUnlock,
+  kMutexLock,
+  kMutexUnlock,
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kIrqOn) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kMutexUnlock) + 1;
+
+// Longest name an op can carry (a lock's name); names are [A-Za-z_][A-Za-z0-9_]*.
+inline constexpr std::size_t kMaxOpName = 31;
 
 // flush_tlb_kernel_range's end for "everything" (the kernel's TLB_FLUSH_ALL).
 inline constexpr std::uint64_t kTlbFlushAll = ~std::uint64_t{0};
@@ -69,11 +79,21 @@ struct Op {
   // compute, idle: cycles; invpcid: type; map: first frame; touch: stride;
   // flush_tlb_kernel_range: end
   std::uint64_t value = 0;
+  std::array<char, kMaxOpName + 1> name{};  // lock ops: the lock's name, NUL-terminated
 
   [[nodiscard]] bool has(std::uint16_t flag) const { return (flags & flag) != 0; }
+  [[nodiscard]] std::string_view name_view() const { return std::string_view(name.data()); }
+  // Sets the name; false (and no change) when it is too long.
+  bool set_name(std::string_view text) {
+    if (text.size() > kMaxOpName) return false;
+    name.fill('\0');
+    text.copy(name.data(), text.size());
+    return true;
+  }
   friend bool operator==(const Op& a, const Op& b) {
     return a.kind == b.kind && a.page == b.page && a.flags == b.flags && a.pcid == b.pcid &&
-           a.mm == b.mm && a.addr == b.addr && a.size == b.size && a.value == b.value;
+           a.mm == b.mm && a.addr == b.addr && a.size == b.size && a.value == b.value &&
+           a.name == b.name;
   }
   friend bool operator!=(const Op& a, const Op& b) { return !(a == b); }
 };

@@ -1,6 +1,7 @@
 #include "workloads/trace.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <sstream>
 
@@ -238,6 +239,26 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
     case OpKind::kIrqOff:
     case OpKind::kIrqOn:
       break;
+    case OpKind::kSpinLock:
+    case OpKind::kSpinUnlock:
+    case OpKind::kMutexLock:
+    case OpKind::kMutexUnlock: {
+      need(op, words, 1, "NAME");
+      const std::string& name = words[1];
+      const bool valid_start = std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
+      const bool valid_rest = std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+      if (!valid_start || !valid_rest) {
+        bad("lock name '" + name + "' must be letters, digits and '_', not starting with a digit");
+      }
+      if (!op.set_name(name)) {
+        bad("lock name '" + name + "' is longer than " + std::to_string(kMaxOpName) +
+            " characters");
+      }
+      positional = 1;
+      break;
+    }
   }
   parse_extras(op, words, positional + 1, allowed);
 }

@@ -416,3 +416,93 @@ TEST(Shootdown, TimelineIsCutAtItsLimit) {
 
 }  // namespace
 }  // namespace mmusim::sim
+
+namespace mmusim::sim {
+namespace {
+
+const std::vector<std::string> kLockLatencies = {
+    "platform.cpus=2",
+    "latency.lock.acquire=20",
+    "latency.lock.release=10",
+    "latency.lock.handover_socket=150",
+    "latency.lock.mutex_wakeup=2000",
+};
+
+const std::string kContendedLock = R"(mmusim-trace 1
+cpus 2
+0 LOCK l
+0 compute 1000
+0 UNLOCK l
+1 compute 100
+1 LOCK l
+1 compute 50
+1 UNLOCK l
+)";
+
+std::string with_kind(std::string text, const std::string& kind) {
+  for (const std::string& op : {std::string("UNLOCK"), std::string("LOCK")}) {
+    const std::string word = kind + "_" + (op == "LOCK" ? "lock" : "unlock");
+    for (auto at = text.find(op); at != std::string::npos; at = text.find(op)) {
+      text.replace(at, op.size(), word);
+    }
+  }
+  return text;
+}
+
+TEST(Locks, ContendedSpinlockIsHandedOverInOrder) {
+  const auto stats = run_trace("spin.trace", with_kind(kContendedLock, "spin"), kLockLatencies);
+  // CPU 0 takes the free lock at 0 (20 cycles), holds it until its release at 1030. CPU 1 asks
+  // at 100 and gets it at 1030 + 150 (hand-over) = 1180: 1080 cycles waited, then takes it (20),
+  // holds it 50 + 10 and ends at 1260.
+  const auto& lock = stats["locks"]["l"];
+  EXPECT_EQ(lock["acquisitions"], 2u);
+  EXPECT_EQ(lock["contended"], 1u);
+  EXPECT_EQ(lock["wait_cycles"], 1080u);
+  EXPECT_EQ(lock["hold_cycles"], 1010u + 60u);
+  EXPECT_EQ(stats["per_cpu"][0]["finish_cycle"], 1030u);
+  EXPECT_EQ(stats["per_cpu"][1]["finish_cycle"], 1260u);
+  EXPECT_EQ(stats["per_cpu"][1]["cycles"]["lock_wait"], 1080u);
+}
+
+TEST(Locks, MutexWaiterPaysTheWakeUp) {
+  const auto stats = run_trace("mutex.trace", with_kind(kContendedLock, "mutex"), kLockLatencies);
+  // As above, with the sleeping waiter woken 2000 cycles later: granted at 3180.
+  EXPECT_EQ(stats["locks"]["l"]["wait_cycles"], 3080u);
+  EXPECT_EQ(stats["per_cpu"][1]["finish_cycle"], 3260u);
+}
+
+TEST(Locks, WaiterStillTakesIpis) {
+  // CPU 1 waits for the lock from 100 to 1180; CPU 0, holding it, flushes a page at 500. CPU 1
+  // takes the IPI while it waits, so the flush completes and CPU 0 can release the lock.
+  std::vector<std::string> overrides = kLatencies;
+  overrides.insert(overrides.end(), kLockLatencies.begin(), kLockLatencies.end());
+  const auto stats =
+      run_trace("lock_ipi.trace",
+                "mmusim-trace 1\ncpus 2\n0 spin_lock l\n0 compute 480\n"
+                "0 flush_tlb_kernel_range 0xffffc90000000000 0xffffc90000001000\n0 compute 500\n"
+                "0 spin_unlock l\n1 compute 100\n1 spin_lock l\n1 spin_unlock l\n",
+                overrides);
+  EXPECT_EQ(stats["sim"]["stop_reason"], "completed");
+  EXPECT_EQ(stats["per_cpu"][1]["shootdown"]["calls_handled"], 1u);
+  // The 66 cycles of the handler do not count as waiting.
+  EXPECT_EQ(stats["per_cpu"][1]["cycles"]["ipi_handling"], 66u);
+  const std::uint64_t finish0 = stats["per_cpu"][0]["finish_cycle"];
+  EXPECT_EQ(stats["locks"]["l"]["wait_cycles"], finish0 + 150 - 100 - 66);
+}
+
+TEST(Locks, UnlockingALockNotHeldIsAWarning) {
+  std::vector<std::string> overrides = kLatencies;
+  overrides.push_back("platform.cpus=1");
+  overrides.push_back("workload.kind=trace");
+  overrides.push_back("workload.trace.path=" +
+                      write_trace("bad_unlock.trace", "mmusim-trace 1\n0 spin_unlock l\n"));
+  RunOptions options;
+  options.write_outputs = false;
+  const RunResult result = run_experiment(parse_config("{}", "test", "", overrides), options);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0], "CPU 0: unlock of l, which is not locked; ignored");
+  EXPECT_EQ(result.stats["sim"]["stop_reason"], "completed");
+}
+
+}  // namespace
+}  // namespace mmusim::sim

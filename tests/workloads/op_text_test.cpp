@@ -61,24 +61,14 @@ constexpr std::uint16_t kAllPageFlags =
 // Op names.
 
 TEST(OpNames, EveryKindHasItsTraceName) {
-  const std::vector<std::string> expected = {"load",
-                                             "store",
-                                             "fetch",
-                                             "touch",
-                                             "invlpg",
-                                             "mov_cr3",
-                                             "invpcid",
-                                             "toggle_pge",
-                                             "map",
-                                             "unmap",
-                                             "protect",
-                                             "compute",
-                                             "flush_tlb_kernel_range",
-                                             "flush_tlb_all",
-                                             "idle",
-                                             "irq_off",
-                                             "irq_on"};
-  ASSERT_EQ(kNumOpKinds, 17);
+  // clang-format off
+  const std::vector<std::string> expected = {
+      "load", "store", "fetch", "touch", "invlpg", "mov_cr3", "invpcid", "toggle_pge",
+      "map", "unmap", "protect", "compute",
+      "flush_tlb_kernel_range", "flush_tlb_all", "idle", "irq_off", "irq_on",
+      "spin_lock", "spin_unlock", "mutex_lock", "mutex_unlock"};
+  // clang-format on
+  ASSERT_EQ(kNumOpKinds, 21);
   for (int k = 0; k < kNumOpKinds; ++k) {
     const OpKind kind = static_cast<OpKind>(k);
     EXPECT_EQ(op_name(kind), expected[k]);
@@ -268,6 +258,19 @@ TEST(OpParse, IdleAndInterruptMasking) {
   EXPECT_THROW(parse_op("irq_on 1"), std::invalid_argument);
 }
 
+TEST(OpParse, Locks) {
+  const Op lock = parse_op("spin_lock vmap_area_lock");
+  EXPECT_EQ(lock.kind, OpKind::kSpinLock);
+  EXPECT_EQ(lock.name_view(), "vmap_area_lock");
+  EXPECT_EQ(parse_op("mutex_unlock vmap_purge_lock").kind, OpKind::kMutexUnlock);
+  EXPECT_EQ(format_op(parse_op("mutex_lock  m_1")), "mutex_lock m_1");
+  EXPECT_THROW(parse_op("spin_lock"), std::invalid_argument);
+  EXPECT_THROW(parse_op("spin_lock 9lives"), std::invalid_argument);
+  EXPECT_THROW(parse_op("spin_lock a-b"), std::invalid_argument);
+  EXPECT_THROW(parse_op("spin_lock " + std::string(32, 'x')), std::invalid_argument);
+  EXPECT_EQ(parse_op("spin_lock " + std::string(31, 'x')).name_view(), std::string(31, 'x'));
+}
+
 TEST(OpFormat, KernelFlushesIdleAndInterrupts) {
   Op range = make(OpKind::kFlushTlbKernelRange);
   range.addr = 0xffffc90000000000;
@@ -326,7 +329,8 @@ TEST(OpParse, ErrorsAreInvalidArgumentNamingTheOp) {
   EXPECT_EQ(message("lod 0x1000"),
             "unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, invpcid, "
             "toggle_pge, map, unmap, protect, compute, "
-            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+            "spin_unlock, mutex_lock, mutex_unlock)");
   EXPECT_EQ(message("store"), "store: missing operand (usage: store ADDR [user])");
   EXPECT_EQ(message("fetch 0x1000 nx"), "fetch: unexpected operand 'nx'");
   EXPECT_EQ(message("touch 0x1000 4K stride=0"), "touch: stride must be at least 1");
@@ -545,6 +549,14 @@ Op random_op(mmu::Rng& rng) {
     case OpKind::kIrqOff:
     case OpKind::kIrqOn:
       break;
+    case OpKind::kSpinLock:
+    case OpKind::kSpinUnlock:
+    case OpKind::kMutexLock:
+    case OpKind::kMutexUnlock: {
+      static const char* const kNames[] = {"vmap_area_lock", "vmap_purge_lock", "_x9", "L"};
+      op.set_name(kNames[rng.below(4)]);
+      break;
+    }
   }
   return op;
 }

@@ -78,11 +78,13 @@ TEST(TraceErrors, UnknownOpListsTheKnownOnes) {
   EXPECT_EQ(op_error("0 lod 0x1000"),
             "t.trace:2: unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, "
             "invpcid, toggle_pge, map, unmap, protect, compute, "
-            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+            "spin_unlock, mutex_lock, mutex_unlock)");
   EXPECT_EQ(op_error("0 vmalloc 4096"),
             "t.trace:2: unknown op 'vmalloc' (known: load, store, fetch, touch, invlpg, "
             "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute, "
-            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+            "spin_unlock, mutex_lock, mutex_unlock)");
 }
 
 TEST(TraceErrors, MissingOperand) {
@@ -255,7 +257,8 @@ TEST(TraceErrors, BootWithAMalformedOp) {
   EXPECT_EQ(error_of("mmusim-trace 1\nboot 0 map 0x0 4K\n"),
             "t.trace:2: boot: unknown op '0' (known: load, store, fetch, touch, invlpg, mov_cr3, "
             "invpcid, toggle_pge, map, unmap, protect, compute, "
-            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+            "spin_unlock, mutex_lock, mutex_unlock)");
 }
 
 // --- line numbers ----------------------------------------------------------------------------
@@ -277,7 +280,8 @@ TEST(TraceErrors, LineNumbersCountCommentsAndBlankLines) {
   EXPECT_EQ(error_of(text),
             "t.trace:12: unknown op 'lod' (known: load, store, fetch, touch, invlpg, mov_cr3, "
             "invpcid, toggle_pge, map, unmap, protect, compute, "
-            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+            "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+            "spin_unlock, mutex_lock, mutex_unlock)");
 }
 
 TEST(TraceErrors, ErrorSurfacesWhenItsLineIsReachedWithItsOwnNumber) {
@@ -298,7 +302,8 @@ TEST(TraceErrors, ErrorSurfacesWhenItsLineIsReachedWithItsOwnNumber) {
     EXPECT_STREQ(e.what(),
                  "lazy.trace:5: unknown op 'bogus' (known: load, store, fetch, touch, invlpg, "
                  "mov_cr3, invpcid, toggle_pge, map, unmap, protect, compute, "
-                 "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on)");
+                 "flush_tlb_kernel_range, flush_tlb_all, idle, irq_off, irq_on, spin_lock, "
+                 "spin_unlock, mutex_lock, mutex_unlock)");
   }
 }
 
