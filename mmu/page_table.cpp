@@ -172,8 +172,7 @@ bool PageTableEditor::walk(Pfn table, Level level, std::uint64_t first, std::uin
   }
 }
 
-bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64_t va,
-                                Edit& edit) {
+bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64_t va, Edit& edit) {
   switch (edit.op) {
     case Op::kMap: {
       if (old.present()) {

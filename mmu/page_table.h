@@ -25,11 +25,11 @@ class PteObserver {
 
 enum class EditStatus {
   kOk,
-  kMisaligned,      // address or length not aligned to the page size
-  kNonCanonical,    // range leaves the canonical half it starts in
-  kAlreadyMapped,   // map: a present entry is in the way (the kernel's -EBUSY)
-  kWouldSplit,      // unmap/protect covers part of a large page
-  kOutOfMemory,     // no frame for a page table
+  kMisaligned,     // address or length not aligned to the page size
+  kNonCanonical,   // range leaves the canonical half it starts in
+  kAlreadyMapped,  // map: a present entry is in the way (the kernel's -EBUSY)
+  kWouldSplit,     // unmap/protect covers part of a large page
+  kOutOfMemory,    // no frame for a page table
 };
 [[nodiscard]] const char* to_string(EditStatus status);
 
@@ -105,8 +105,8 @@ class PageTableEditor {
   struct Edit {
     Edit(Op kind, PageSize page, Pfn first) : op(kind), size(page), next_frame(first) {}
     Op op;
-    PageSize size;        // map: page size to create
-    Pfn next_frame;       // map: next frame to use (consecutive mode)
+    PageSize size;                             // map: page size to create
+    Pfn next_frame;                            // map: next frame to use (consecutive mode)
     const std::vector<Pfn>* frames = nullptr;  // map_pages: explicit frames
     std::size_t frame_index = 0;
     PteFlags flags;

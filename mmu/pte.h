@@ -38,7 +38,9 @@ inline constexpr std::uint32_t kFetch = 1u << 4;
 // Paging-structure levels, numbered as the SDM does (PT = 1 ... PML5 = 5).
 enum class Level : std::uint8_t { kPt = 1, kPd = 2, kPdpt = 3, kPml4 = 4, kPml5 = 5 };
 
-[[nodiscard]] constexpr int level_number(Level level) { return static_cast<int>(level); }
+[[nodiscard]] constexpr int level_number(Level level) {
+  return static_cast<int>(level);
+}
 [[nodiscard]] constexpr Level level_below(Level level) {
   return static_cast<Level>(static_cast<int>(level) - 1);
 }

@@ -34,7 +34,8 @@ class Rng {
 
   void reseed(std::uint64_t seed) {
     std::uint64_t state = seed;
-    for (auto& word : s_) word = splitmix64(state);
+    for (auto& word : s_)
+      word = splitmix64(state);
   }
 
   std::uint64_t next() {

@@ -38,7 +38,9 @@ inline constexpr int kNumPageSizes = 3;
 [[nodiscard]] constexpr std::uint64_t page_bytes(PageSize size) {
   return std::uint64_t{1} << page_shift(size);
 }
-[[nodiscard]] constexpr int index_of(PageSize size) { return static_cast<int>(size); }
+[[nodiscard]] constexpr int index_of(PageSize size) {
+  return static_cast<int>(size);
+}
 // "4k", "2m", "1g": the spelling used in configs and traces.
 [[nodiscard]] const char* to_string(PageSize size);
 // Parses "4k"/"2m"/"1g" (case-insensitive, also "4KiB", "2MiB", "1GiB"); false when unknown.
@@ -93,9 +95,7 @@ class VirtAddr : public StrongValue<VirtAddr, std::uint64_t> {
   [[nodiscard]] constexpr std::uint64_t page_offset(PageSize size) const {
     return value_ & (page_bytes(size) - 1);
   }
-  [[nodiscard]] constexpr bool is_aligned(PageSize size) const {
-    return page_offset(size) == 0;
-  }
+  [[nodiscard]] constexpr bool is_aligned(PageSize size) const { return page_offset(size) == 0; }
 };
 
 // Process-context identifier (CR3 bits 11:0 when CR4.PCIDE = 1).

@@ -125,7 +125,8 @@ std::uint64_t PagingStructureCache::invalidate_address(Pcid pcid, VirtAddr va) {
 
 std::uint64_t PagingStructureCache::valid_entries() const {
   std::uint64_t valid = 0;
-  for (const Entry& entry : entries_) valid += entry.valid ? 1 : 0;
+  for (const Entry& entry : entries_)
+    valid += entry.valid ? 1 : 0;
   return valid;
 }
 
@@ -262,13 +263,15 @@ WalkResult PageWalker::walk(const WalkContext& context, VirtAddr va, AccessType 
 
 std::uint64_t PageWalker::invalidate_pcid(Pcid pcid) {
   std::uint64_t removed = 0;
-  for (auto& cache : caches_) removed += cache.invalidate_pcid(pcid);
+  for (auto& cache : caches_)
+    removed += cache.invalidate_pcid(pcid);
   return removed;
 }
 
 std::uint64_t PageWalker::invalidate_all() {
   std::uint64_t removed = 0;
-  for (auto& cache : caches_) removed += cache.invalidate_all();
+  for (auto& cache : caches_)
+    removed += cache.invalidate_all();
   return removed;
 }
 

@@ -180,7 +180,9 @@ class PagingStructureCache {
 
   [[nodiscard]] bool enabled() const { return !entries_.empty(); }
   [[nodiscard]] Level level() const { return level_; }
-  [[nodiscard]] std::uint64_t tag_of(VirtAddr va) const { return va.value() >> level_shift(level_); }
+  [[nodiscard]] std::uint64_t tag_of(VirtAddr va) const {
+    return va.value() >> level_shift(level_);
+  }
   const Entry* lookup(Pcid pcid, VirtAddr va);
   void fill(Pcid pcid, VirtAddr va, Pfn next_table, bool writable, bool user, bool no_execute);
   std::uint64_t invalidate_pcid(Pcid pcid);
@@ -227,8 +229,7 @@ class PageWalker {
  public:
   PageWalker(PhysMem& memory, const MmuConfig& config);
 
-  WalkResult walk(const WalkContext& context, VirtAddr va, AccessType access,
-                  Privilege privilege);
+  WalkResult walk(const WalkContext& context, VirtAddr va, AccessType access, Privilege privilege);
 
   // Paging-structure-cache invalidations used by the x86 invalidation instructions.
   std::uint64_t invalidate_pcid(Pcid pcid);

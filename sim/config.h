@@ -95,21 +95,21 @@ struct FlushConfig {
 
 // The IPI fabric and the cross-CPU function call (smp_call_function_many and its handler).
 struct IpiLatencyConfig {
-  std::uint32_t call_setup = 300;
-  std::uint32_t csd_enqueue = 40;
+  std::uint32_t call_setup = 250;
+  std::uint32_t csd_enqueue = 45;
   std::uint32_t icr_write = 450;
-  std::uint32_t deliver_smt = 500;
-  std::uint32_t deliver_socket = 600;
-  std::uint32_t deliver_remote = 2400;
-  std::uint32_t irq_entry = 300;
-  std::uint32_t irq_exit = 250;
-  std::uint32_t idle_wakeup = 1200;
-  std::uint32_t call_handler = 150;
+  std::uint32_t deliver_smt = 300;
+  std::uint32_t deliver_socket = 380;
+  std::uint32_t deliver_remote = 5500;
+  std::uint32_t irq_entry = 250;
+  std::uint32_t irq_exit = 200;
+  std::uint32_t idle_wakeup = 3000;
+  std::uint32_t call_handler = 120;
   std::uint32_t ack_smt = 60;
   std::uint32_t ack_socket = 150;
-  std::uint32_t ack_remote = 450;
-  std::uint32_t ack_poll_smt = 20;
-  std::uint32_t ack_poll_socket = 120;
+  std::uint32_t ack_remote = 400;
+  std::uint32_t ack_poll_smt = 40;
+  std::uint32_t ack_poll_socket = 130;
   std::uint32_t ack_poll_remote = 400;
 
   template <class V>
@@ -128,7 +128,7 @@ struct IpiLatencyConfig {
     v.integer("irq_entry", irq_entry, 0u, kMax, "target: interrupt entry");
     v.integer("irq_exit", irq_exit, 0u, kMax, "target: interrupt exit");
     v.integer("idle_wakeup", idle_wakeup, 0u, kMax,
-              "target: leaving an idle state to take the interrupt");
+              "target: leaving a shallow idle state to take the interrupt (about 1 us)");
     v.integer("call_handler", call_handler, 0u, kMax,
               "target: per queued call, dispatch and release of its call data (the ack)");
     v.integer("ack_smt", ack_smt, 0u, kMax,
@@ -146,7 +146,7 @@ struct IpiLatencyConfig {
 
 // The kernel flush entry points and AMD's broadcast invalidation.
 struct FlushLatencyConfig {
-  std::uint32_t flush_call = 200;
+  std::uint32_t flush_call = 1050;
   std::uint32_t invlpgb = 300;
   std::uint32_t invlpgb_per_page = 20;
   std::uint32_t tlbsync_socket = 1500;
@@ -156,7 +156,9 @@ struct FlushLatencyConfig {
   void visit(V& v) {
     constexpr std::uint32_t kMax = 100'000'000;
     v.integer("flush_call", flush_call, 0u, kMax,
-              "flush_tlb_kernel_range()/flush_tlb_all(): entry and the range decision");
+              "flush_tlb_kernel_range()/flush_tlb_all(): entry, the range decision and "
+              "on_each_cpu's own work (fitted to Hansen's 2014 per-call costs, which include "
+              "his tracing overhead)");
     v.integer("invlpgb", invlpgb, 0u, kMax, "issuing one INVLPGB (no published figure)");
     v.integer("invlpgb_per_page", invlpgb_per_page, 0u, kMax,
               "each page an INVLPGB covers beyond the first");
@@ -194,14 +196,14 @@ struct LockLatencyConfig {
 // micro-benchmarks, 2015; Andy Lutomirski's INVPCID patch, 2016), at 3 GHz.
 struct LatencyConfig {
   std::uint32_t memory_access = 4;
-  std::uint32_t invlpg = 260;
+  std::uint32_t invlpg = 230;
   std::uint32_t mov_cr3 = 250;
   std::uint32_t mov_cr3_noflush = 100;
   std::uint32_t invpcid_individual = 300;
   std::uint32_t invpcid_single_context = 400;
-  std::uint32_t invpcid_all_global = 1130;
+  std::uint32_t invpcid_all_global = 1200;
   std::uint32_t invpcid_all_nonglobal = 900;
-  std::uint32_t toggle_pge = 1600;
+  std::uint32_t toggle_pge = 1700;
   std::uint32_t pte_write = 10;
   std::uint32_t table_alloc = 200;
   IpiLatencyConfig ipi;
@@ -214,7 +216,9 @@ struct LatencyConfig {
     v.integer("memory_access", memory_access, 0u, kMax,
               "cycles of a load, store or fetch beyond its translation (data caches are not "
               "modelled: an L1 hit)");
-    v.integer("invlpg", invlpg, 0u, kMax, "INVLPG (260 cycles measured, Molnar 2015)");
+    v.integer("invlpg", invlpg, 0u, kMax,
+              "INVLPG; in a flush loop about 227 cycles per page (Hansen 2014; 260 alone, "
+              "Molnar 2015)");
     v.integer("mov_cr3", mov_cr3, 0u, kMax,
               "CR3 write that flushes (96 to 366 cycles measured, Molnar 2015)");
     v.integer("mov_cr3_noflush", mov_cr3_noflush, 0u, kMax, "CR3 write with the no-flush bit");
@@ -249,7 +253,7 @@ struct LatencyConfig {
 
 struct RunConfig {
   std::uint64_t seed = 1;
-  std::uint64_t quantum_cycles = 500;
+  std::uint64_t quantum_cycles = 300;
   std::uint64_t max_ops = 0;
   std::uint64_t max_cycles = 0;
   bool stale_check = true;

@@ -69,6 +69,8 @@ void Cpu::advance(std::uint64_t cycles, std::uint64_t& category) {
 void Cpu::after_wait() {
   quantum_.reset();
   platform_.set_current(this);
+  // A stopped run ends every thread by unwinding it, so that nothing stays suspended.
+  if (platform_.stopping()) throw StopRun{};
 }
 
 void Cpu::sync() {
@@ -87,9 +89,9 @@ void Cpu::wait_until(std::uint64_t cycle) {
     const std::uint64_t t = now();
     if (t >= cycle) return;
     if (irq_enabled_) {
-      sc_core::wait(cycles_to_time(cycle - t), irq_event_);
+      sc_core::wait(cycles_to_time(cycle - t), irq_event_ | platform_.stop_event());
     } else {
-      sc_core::wait(cycles_to_time(cycle - t));
+      sc_core::wait(cycles_to_time(cycle - t), platform_.stop_event());
     }
     after_wait();
   }
@@ -99,9 +101,9 @@ void Cpu::block(sc_core::sc_event& event, const std::string& reason) {
   blocked_on_ = reason;
   blocked_since_ = now();
   if (irq_enabled_) {
-    sc_core::wait(event | irq_event_);
+    sc_core::wait(event | irq_event_ | platform_.stop_event());
   } else {
-    sc_core::wait(event);
+    sc_core::wait(event | platform_.stop_event());
   }
   blocked_on_.clear();
   after_wait();
@@ -115,7 +117,9 @@ bool Cpu::ipi_due() const {
 }
 
 void Cpu::take_interrupts() {
-  while (ipi_due())
+  // A stopping run takes no more interrupts: the calls queued may belong to initiators that
+  // have already unwound.
+  while (ipi_due() && !platform_.stopping())
     handle_ipi();
 }
 
@@ -182,14 +186,15 @@ void Cpu::halt(std::uint64_t until) {
     blocked_on_ =
         irq_enabled_ ? "an interrupt (halted)" : "an interrupt, halted with interrupts disabled";
     blocked_since_ = now();
+    sc_core::sc_event& stop = platform_.stop_event();
     if (until != 0 && irq_enabled_) {
-      sc_core::wait(cycles_to_time(until - now()), irq_event_);
+      sc_core::wait(cycles_to_time(until - now()), irq_event_ | stop);
     } else if (until != 0) {
-      sc_core::wait(cycles_to_time(until - now()));
+      sc_core::wait(cycles_to_time(until - now()), stop);
     } else if (irq_enabled_) {
-      sc_core::wait(irq_event_);
+      sc_core::wait(irq_event_ | stop);
     } else {
-      sc_core::wait(platform_.never_event());  // a halt nothing can end: a deadlock
+      sc_core::wait(stop);  // a halt nothing but the end of the run can end: a deadlock
     }
     blocked_on_.clear();
     after_wait();
@@ -214,10 +219,11 @@ void Cpu::idle_until_everyone_finished() {
       continue;
     }
     blocked_on_ = "nothing (idle after its last op)";
+    sc_core::sc_event& stop = platform_.stop_event();
     if (irq_enabled_) {
-      sc_core::wait(irq_event_ | wake_event_ | platform_.all_finished_event());
+      sc_core::wait(irq_event_ | wake_event_ | platform_.all_finished_event() | stop);
     } else {
-      sc_core::wait(wake_event_ | platform_.all_finished_event());
+      sc_core::wait(wake_event_ | platform_.all_finished_event() | stop);
     }
     blocked_on_.clear();
     after_wait();
@@ -571,13 +577,22 @@ void Cpu::run() {
         if (quantum_.need_sync()) sync();
       }
     }
-    take_interrupts();
-    run_pending_work();
+    if (!platform_.stopping()) {
+      take_interrupts();
+      run_pending_work();
+    }
+    idle_until_everyone_finished();
+    sync();
+  } catch (const StopRun&) {
+    // The run was stopped while this CPU waited: its stack has unwound.
   } catch (...) {
     platform_.fail(std::current_exception());
   }
-  idle_until_everyone_finished();
-  sync();
+  if (!finished_) {
+    finished_ = true;
+    finish_cycle_ = now();
+  }
+  exited_ = true;
 }
 
 void Cpu::access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege, const Op& op) {

@@ -31,6 +31,9 @@ namespace mmusim::sim {
 class Platform;
 class SimLock;
 
+// Thrown inside a CPU's thread to unwind it when the run stops.
+struct StopRun {};
+
 class Cpu : public sc_core::sc_module {
  public:
   static constexpr std::uint64_t kNotIdle = ~std::uint64_t{0};
@@ -44,6 +47,8 @@ class Cpu : public sc_core::sc_module {
   // The cycle at which the CPU ran out of ops (or the run stopped).
   [[nodiscard]] std::uint64_t finish_cycle() const { return finish_cycle_; }
   [[nodiscard]] bool finished() const { return finished_; }
+  // The thread has returned (normally, or unwound by a stop).
+  [[nodiscard]] bool exited() const { return exited_; }
   // What the CPU is blocked on, and since when, for deadlock reports ("" when not blocked).
   [[nodiscard]] const std::string& blocked_on() const { return blocked_on_; }
   [[nodiscard]] std::uint64_t blocked_since() const { return blocked_since_; }
@@ -132,6 +137,7 @@ class Cpu : public sc_core::sc_module {
   ShootdownStats shootdown_;
   std::uint64_t finish_cycle_ = 0;
   bool finished_ = false;
+  bool exited_ = false;
   std::string blocked_on_;
   std::uint64_t blocked_since_ = 0;
 };

@@ -281,6 +281,8 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
 
   const auto start = std::chrono::steady_clock::now();
   sc_core::sc_start();
+  // Blocked CPUs and nothing left to happen: a deadlock. Stopping wakes them to unwind.
+  if (platform->detect_deadlock() || !platform->all_exited()) sc_core::sc_start();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (platform->error()) {
@@ -291,7 +293,6 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     if (timeline) timeline->abandon();
     std::rethrow_exception(platform->error());
   }
-  platform->detect_deadlock();
 
   RunResult result;
   result.stats = collect_stats(*platform);
@@ -307,6 +308,15 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   if (platform->warnings_dropped() > 0) {
     result.warnings.push_back("(" + std::to_string(platform->warnings_dropped()) +
                               " more warnings not shown)");
+  }
+  const IpiLatencyConfig& ipi = config.latency.ipi;
+  const std::uint64_t min_delivery =
+      std::min({ipi.deliver_smt, ipi.deliver_socket, ipi.deliver_remote});
+  if (config.platform.cpus > 1 && config.run.quantum_cycles > min_delivery) {
+    result.warnings.push_back(
+        "run.quantum_cycles (" + std::to_string(config.run.quantum_cycles) +
+        ") is above the smallest IPI delivery latency (" + std::to_string(min_delivery) +
+        "): a CPU may run past an IPI's arrival before it is sent, and take it late");
   }
 
   if (record.is_open()) {

@@ -183,8 +183,7 @@ bool Platform::detect_deadlock() {
               " since cycle " + std::to_string(cpu->blocked_since()) + ";";
   }
   detail.pop_back();
-  stop_reason_ = StopReason::kDeadlock;
-  stop_detail_ = detail;
+  request_stop(StopReason::kDeadlock, detail);
   return true;
 }
 
@@ -205,7 +204,16 @@ void Platform::request_stop(StopReason reason, std::string detail) {
   if (stopping()) return;
   stop_reason_ = reason;
   stop_detail_ = std::move(detail);
-  sc_core::sc_stop();
+  // No sc_stop(): the CPUs notice at their next op boundary or wake up from their waits, and
+  // unwind, so that every thread ends and the kernel can run again if needed.
+  stop_event_.notify(sc_core::SC_ZERO_TIME);
+}
+
+bool Platform::all_exited() const {
+  for (const auto& cpu : cpus_) {
+    if (!cpu->exited()) return false;
+  }
+  return true;
 }
 
 void Platform::fail(std::exception_ptr error) {

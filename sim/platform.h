@@ -88,10 +88,12 @@ class Platform : public sc_core::sc_module {
   void cpu_finished();
   [[nodiscard]] bool all_finished() const { return finished_ == cpus_.size(); }
   [[nodiscard]] sc_core::sc_event& all_finished_event() { return all_finished_event_; }
-  // An event nobody notifies: what a CPU halted with interrupts off waits for.
-  [[nodiscard]] sc_core::sc_event& never_event() { return never_event_; }
+  // Notified when the run stops: every waiting CPU wakes up and unwinds.
+  [[nodiscard]] sc_core::sc_event& stop_event() { return stop_event_; }
   // After the simulation: if CPUs are still blocked, the run deadlocked. Returns whether so.
   bool detect_deadlock();
+  // Whether every CPU thread has returned.
+  [[nodiscard]] bool all_exited() const;
 
   void record_shootdown(std::uint64_t latency, std::uint64_t targets);
   void record_flush_duration(std::uint64_t cycles) { flush_duration_.record(cycles); }
@@ -137,7 +139,7 @@ class Platform : public sc_core::sc_module {
   std::uint64_t flow_ids_ = 0;
   std::size_t finished_ = 0;
   sc_core::sc_event all_finished_event_;
-  sc_core::sc_event never_event_;
+  sc_core::sc_event stop_event_;
   Distribution shootdown_latency_;
   Distribution shootdown_targets_;
   Distribution flush_duration_;

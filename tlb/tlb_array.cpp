@@ -127,7 +127,8 @@ std::uint32_t TlbArray::victim(std::uint64_t set) {
 
 std::uint64_t TlbArray::valid_entries() const {
   std::uint64_t valid = 0;
-  for (const TlbEntry& entry : entries_) valid += entry.valid ? 1 : 0;
+  for (const TlbEntry& entry : entries_)
+    valid += entry.valid ? 1 : 0;
   return valid;
 }
 

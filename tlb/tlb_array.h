@@ -31,9 +31,7 @@ struct TlbEntry {
                              std::uint16_t current_pcid) const {
     return valid && vpn == page && size == page_size && (global || pcid == current_pcid);
   }
-  [[nodiscard]] mmu::VirtAddr base() const {
-    return mmu::VirtAddr{vpn << mmu::page_shift(size)};
-  }
+  [[nodiscard]] mmu::VirtAddr base() const { return mmu::VirtAddr{vpn << mmu::page_shift(size)}; }
 };
 
 struct TlbArrayStats {

@@ -1,14 +1,13 @@
 // The mmusim binary as a user runs it: commands, exit statuses, messages, output files, and
 // determinism across runs.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace {

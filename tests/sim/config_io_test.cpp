@@ -2,11 +2,11 @@
 // overrides and the resolved-config round trip.
 #include "sim/config_io.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace mmusim::sim {
 namespace {
@@ -28,7 +28,7 @@ TEST(ConfigIo, EmptyObjectGivesTheDefaults) {
   EXPECT_EQ(config.tlb.stlb.sets, 128u);
   EXPECT_EQ(config.tlb.stlb.ways, 12u);
   EXPECT_EQ(config.mmu.paging_levels, 4u);
-  EXPECT_EQ(config.run.quantum_cycles, 500u);
+  EXPECT_EQ(config.run.quantum_cycles, 300u);
 }
 
 TEST(ConfigIo, CommentsAreAllowed) {
@@ -194,7 +194,8 @@ TEST(ConfigIo, SchemaListsEveryKeyWithItsDefault) {
   auto kind = find("workload.kind");
   ASSERT_NE(kind, rows.end());
   EXPECT_EQ(kind->range, "trace, hw_synthetic");
-  for (const SchemaRow& row : rows) EXPECT_FALSE(row.description.empty()) << row.key;
+  for (const SchemaRow& row : rows)
+    EXPECT_FALSE(row.description.empty()) << row.key;
 }
 
 TEST(ConfigIo, BytesFormatting) {

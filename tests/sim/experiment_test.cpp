@@ -3,14 +3,15 @@
 //   TLB: L1 lookups 0 cycles, a lookup that reaches the STLB +8;
 //   walk: start 2, 30 per entry read, 20 per entry written back to set A and/or D;
 //   memory access 4 (after a successful translation); compute N: N.
-#include <gtest/gtest.h>
+#include "sim/experiment.h"
 
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "sim/config_io.h"
-#include "sim/experiment.h"
 #include "workloads/trace.h"
 
 namespace mmusim::sim {
@@ -46,8 +47,8 @@ boot map 0xffffc90000000000 8192 global
 )";
 
 TEST(Experiment, OneCpuCyclesAreExact) {
-  const auto stats = run(trace_config(write_trace("one_cpu.trace", kOneCpuTrace),
-                                      {"platform.cpus=1"}));
+  const auto stats =
+      run(trace_config(write_trace("one_cpu.trace", kOneCpuTrace), {"platform.cpus=1"}));
   const auto& total = stats["total"];
   // load #1: STLB reached (8) + walk from CR3: 2 + 4 reads x 30 + A set on PML4E, PDPTE, PDE
   // and PTE (4 x 20) = 202, + 4 access = 214.
@@ -119,9 +120,10 @@ TEST(Experiment, StopOnStaleNamesCpuAddressAndOp) {
   const RunResult result = run_experiment(config, options);
   EXPECT_EQ(result.stop_reason, StopReason::kStaleTlbHit);
   // The second load starts at 214 (first load) + 1000 and costs 4 cycles (an L1 hit).
-  EXPECT_EQ(result.stop_detail, "CPU 0 used a stale TLB entry for 0xffffc90000000000 at cycle "
-                                "1218 in op 'load 0xffffc90000000000' (" +
-                                    config.workload.trace.path + ":6)");
+  EXPECT_EQ(result.stop_detail,
+            "CPU 0 used a stale TLB entry for 0xffffc90000000000 at cycle "
+            "1218 in op 'load 0xffffc90000000000' (" +
+                config.workload.trace.path + ":6)");
   EXPECT_EQ(result.stats["sim"]["stop_reason"], "stale_tlb_hit");
 }
 
@@ -133,8 +135,8 @@ TEST(Experiment, MaxOpsStopsTheRun) {
 }
 
 TEST(Experiment, MalformedLineInsideTheRunIsATraceError) {
-  const std::string path = write_trace("bad_late.trace",
-                                       "mmusim-trace 1\n0 load 0x1000\n0 compute 5\n0 lod 0x2\n");
+  const std::string path =
+      write_trace("bad_late.trace", "mmusim-trace 1\n0 load 0x1000\n0 compute 5\n0 lod 0x2\n");
   try {
     run(trace_config(path, {"platform.cpus=1"}));
     FAIL() << "expected a TraceError";
@@ -144,9 +146,9 @@ TEST(Experiment, MalformedLineInsideTheRunIsATraceError) {
 }
 
 TEST(Experiment, FailedEditIsCountedAndWarned) {
-  const std::string path = write_trace(
-      "failed_edit.trace",
-      "mmusim-trace 1\n0 map 0xffffc90000000000 4096\n0 map 0xffffc90000000000 4096\n");
+  const std::string path =
+      write_trace("failed_edit.trace",
+                  "mmusim-trace 1\n0 map 0xffffc90000000000 4096\n0 map 0xffffc90000000000 4096\n");
   ExperimentConfig config = trace_config(path, {"platform.cpus=1"});
   RunOptions options;
   options.write_outputs = false;
