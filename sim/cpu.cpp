@@ -6,6 +6,7 @@
 #include "sim/platform.h"
 #include "sim/time.h"
 #include "sim/timeline.h"
+#include "workloads/trace.h"
 
 namespace mmusim::sim {
 
@@ -585,8 +586,12 @@ void Cpu::run() {
     sync();
   } catch (const StopRun&) {
     // The run was stopped while this CPU waited: its stack has unwound.
-  } catch (...) {
-    platform_.fail(std::current_exception());
+  } catch (const workloads::TraceError& e) {
+    platform_.fail(e.what(), /*input=*/true);
+  } catch (const std::invalid_argument& e) {
+    platform_.fail(e.what(), /*input=*/true);
+  } catch (const std::exception& e) {
+    platform_.fail(std::string("CPU ") + std::to_string(id_) + ": " + e.what(), /*input=*/false);
   }
   if (!finished_) {
     finished_ = true;

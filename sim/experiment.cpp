@@ -169,18 +169,23 @@ std::string summarise(const ExperimentConfig& config, const RunOptions& options,
 
 }  // namespace
 
-void write_file_atomically(const std::string& path, const std::string& text) {
+std::string write_file_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(temporary + ": cannot create the file");
+    if (!out) return temporary + ": cannot create the file";
     out << text;
     out.close();
-    if (!out) throw std::runtime_error(temporary + ": write failed");
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      return temporary + ": write failed";
+    }
   }
   std::error_code ec;
   std::filesystem::rename(temporary, path, ec);
-  if (ec) throw std::runtime_error(path + ": cannot rename into place: " + ec.message());
+  if (ec) return path + ": cannot rename into place: " + ec.message();
+  return "";
 }
 
 nlohmann::ordered_json collect_stats(const Platform& platform) {
@@ -285,16 +290,20 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   if (platform->detect_deadlock() || !platform->all_exited()) sc_core::sc_start();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (platform->error()) {
+  RunResult result;
+  auto abandon = [&](std::string error, bool input) {
     if (record.is_open()) {
       record.close();
-      std::filesystem::remove(options.record_path + ".tmp");
+      std::error_code ignored;
+      std::filesystem::remove(options.record_path + ".tmp", ignored);
     }
     if (timeline) timeline->abandon();
-    std::rethrow_exception(platform->error());
-  }
+    result.error = std::move(error);
+    result.input_error = input;
+    return result;
+  };
+  if (!platform->error().empty()) return abandon(platform->error(), platform->input_error());
 
-  RunResult result;
   result.stats = collect_stats(*platform);
   nlohmann::ordered_json host = nlohmann::ordered_json::object();
   host["mmusim_version"] = kVersion;
@@ -321,11 +330,15 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
 
   if (record.is_open()) {
     record.close();
-    if (!record) throw std::runtime_error(options.record_path + ": write failed");
-    std::filesystem::rename(options.record_path + ".tmp", options.record_path);
+    if (!record) return abandon(options.record_path + ": write failed", false);
+    std::error_code ec;
+    std::filesystem::rename(options.record_path + ".tmp", options.record_path, ec);
+    if (ec)
+      return abandon(options.record_path + ": cannot rename into place: " + ec.message(), false);
   }
   if (timeline) {
-    timeline->finish();
+    const std::string error = timeline->finish();
+    if (!error.empty()) return abandon(error, false);
     if (timeline->dropped() > 0) {
       result.warnings.push_back(options.timeline_path + ": cut after " +
                                 std::to_string(timeline->written()) + " events (" +
@@ -336,12 +349,17 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   if (options.write_outputs) {
     std::error_code ec;
     std::filesystem::create_directories(options.out_dir, ec);
-    if (ec)
-      throw std::runtime_error(options.out_dir +
-                               ": cannot create the output folder: " + ec.message());
+    if (ec) {
+      return abandon(options.out_dir + ": cannot create the output folder: " + ec.message(), false);
+    }
     const std::filesystem::path dir(options.out_dir);
-    write_file_atomically((dir / "stats.json").string(), result.stats.dump(2) + "\n");
-    write_file_atomically((dir / "config.json").string(), config_to_json(config).dump(2) + "\n");
+    std::string error =
+        write_file_atomically((dir / "stats.json").string(), result.stats.dump(2) + "\n");
+    if (error.empty()) {
+      error = write_file_atomically((dir / "config.json").string(),
+                                    config_to_json(config).dump(2) + "\n");
+    }
+    if (!error.empty()) return abandon(error, false);
   }
   result.summary = summarise(config, options, result.stats, wall);
   return result;

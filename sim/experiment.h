@@ -21,6 +21,12 @@ struct RunOptions {
 };
 
 struct RunResult {
+  // Set when the run failed once simulation had started (a malformed trace line met during
+  // the run, an output that could not be written); nothing was written then. Such failures
+  // are reported here rather than thrown: with SystemC's coroutine threads, AddressSanitizer
+  // cannot follow an exception thrown on the main stack after the simulation ran.
+  std::string error;
+  bool input_error = false;  // the user's input was wrong (exit status 2), else 1
   nlohmann::ordered_json stats;
   StopReason stop_reason = StopReason::kCompleted;
   std::string stop_detail;
@@ -29,14 +35,15 @@ struct RunResult {
 };
 
 // Throws ConfigError, workloads::TraceError or std::invalid_argument for the user's mistakes
-// (nothing is written then) and std::runtime_error for failures writing the outputs.
+// found before simulation starts (nothing is written then); failures after that are in
+// RunResult::error.
 RunResult run_experiment(const ExperimentConfig& config, const RunOptions& options);
 
 // The statistics of a finished platform, as written to stats.json (without "host").
 nlohmann::ordered_json collect_stats(const Platform& platform);
 
 // Writes `text` to `path` through a temporary file renamed into place, so a reader never sees
-// a half-written file. Throws std::runtime_error.
-void write_file_atomically(const std::string& path, const std::string& text);
+// a half-written file. Returns what went wrong, or "".
+std::string write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace mmusim::sim

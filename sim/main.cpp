@@ -135,6 +135,11 @@ int run(const Cli& cli) {
         cli.targets[0] + (cli.config_path.empty() ? "" : " on " + cli.config_path);
   }
   const sim::RunResult result = sim::run_experiment(config, options);
+  if (!result.error.empty()) {
+    std::cerr << "mmusim: " << (result.input_error ? "" : "internal error: ") << result.error
+              << "\n";
+    return result.input_error ? kExitUsage : kExitInternal;
+  }
   for (const std::string& warning : result.warnings)
     std::cerr << "mmusim: warning: " << warning << "\n";
   if (!cli.quiet) std::cout << result.summary;

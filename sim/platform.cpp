@@ -216,8 +216,11 @@ bool Platform::all_exited() const {
   return true;
 }
 
-void Platform::fail(std::exception_ptr error) {
-  if (!error_) error_ = error;
+void Platform::fail(const std::string& message, bool input) {
+  if (error_.empty()) {
+    error_ = message;
+    input_error_ = input;
+  }
   request_stop(StopReason::kError);
 }
 

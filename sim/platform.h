@@ -106,9 +106,11 @@ class Platform : public sc_core::sc_module {
   [[nodiscard]] bool stopping() const { return stop_reason_ != StopReason::kCompleted; }
   [[nodiscard]] StopReason stop_reason() const { return stop_reason_; }
   [[nodiscard]] const std::string& stop_detail() const { return stop_detail_; }
-  // A CPU hit an error it cannot handle (a malformed trace line): stop and keep the first.
-  void fail(std::exception_ptr error);
-  [[nodiscard]] std::exception_ptr error() const { return error_; }
+  // A CPU hit an error it cannot handle: stop and keep the first. `input` tells the user's
+  // mistake (a malformed trace line) from a simulator failure.
+  void fail(const std::string& message, bool input);
+  [[nodiscard]] const std::string& error() const { return error_; }
+  [[nodiscard]] bool input_error() const { return input_error_; }
   // Warnings for the log (bounded).
   void warn(const std::string& message);
   [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
@@ -146,7 +148,8 @@ class Platform : public sc_core::sc_module {
   std::uint64_t ops_executed_ = 0;
   StopReason stop_reason_ = StopReason::kCompleted;
   std::string stop_detail_;
-  std::exception_ptr error_;
+  std::string error_;
+  bool input_error_ = false;
   std::vector<std::string> warnings_;
   std::uint64_t warnings_dropped_ = 0;
 };

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <stdexcept>
 
 namespace mmusim::sim {
 
@@ -67,8 +66,8 @@ void Timeline::flow_end(int cpu, std::uint64_t id, std::uint64_t at) {
        << ",\"pid\":0,\"tid\":" << cpu << ",\"ts\":" << micros(at) << "}";
 }
 
-void Timeline::finish() {
-  if (!out_.is_open()) return;
+std::string Timeline::finish() {
+  if (!out_.is_open()) return "";
   out_ << "\n],\"otherData\":{\"events_written\":" << written_
        << ",\"events_dropped\":" << dropped_;
   if (dropped_ > 0) {
@@ -77,10 +76,11 @@ void Timeline::finish() {
   }
   out_ << "}}\n";
   out_.close();
-  if (!out_) throw std::runtime_error(path_ + ".tmp: write failed");
+  if (!out_) return path_ + ".tmp: write failed";
   std::error_code ec;
   std::filesystem::rename(path_ + ".tmp", path_, ec);
-  if (ec) throw std::runtime_error(path_ + ": cannot rename into place: " + ec.message());
+  if (ec) return path_ + ": cannot rename into place: " + ec.message();
+  return "";
 }
 
 void Timeline::abandon() {

@@ -27,8 +27,8 @@ class Timeline {
   // The two ends of a flow arrow.
   void flow_begin(int cpu, std::uint64_t id, std::uint64_t at);
   void flow_end(int cpu, std::uint64_t id, std::uint64_t at);
-  // Completes the file and moves it into place. Throws std::runtime_error on write errors.
-  void finish();
+  // Completes the file and moves it into place; returns what went wrong, or "".
+  std::string finish();
   // Drops the temporary file (the run failed).
   void abandon();
 

@@ -134,15 +134,15 @@ TEST(Experiment, MaxOpsStopsTheRun) {
   EXPECT_EQ(stats["sim"]["stop_reason"], "max_ops");
 }
 
-TEST(Experiment, MalformedLineInsideTheRunIsATraceError) {
+TEST(Experiment, MalformedLineInsideTheRunIsReportedAsAnInputError) {
   const std::string path =
       write_trace("bad_late.trace", "mmusim-trace 1\n0 load 0x1000\n0 compute 5\n0 lod 0x2\n");
-  try {
-    run(trace_config(path, {"platform.cpus=1"}));
-    FAIL() << "expected a TraceError";
-  } catch (const workloads::TraceError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(path + ":4: unknown op 'lod'", 0), 0u) << e.what();
-  }
+  RunOptions options;
+  options.write_outputs = false;
+  const RunResult result = run_experiment(trace_config(path, {"platform.cpus=1"}), options);
+  EXPECT_TRUE(result.input_error);
+  EXPECT_EQ(result.error.rfind(path + ":4: unknown op 'lod'", 0), 0u) << result.error;
+  EXPECT_TRUE(result.stats.is_null());
 }
 
 TEST(Experiment, FailedEditIsCountedAndWarned) {
