@@ -98,6 +98,17 @@ EditResult PageTableEditor::protect(Pfn root, VirtAddr va, std::uint64_t length,
   return apply(root, va, length, edit);
 }
 
+EditResult PageTableEditor::populate(Pfn root, VirtAddr va, std::uint64_t length,
+                                     std::vector<PhysAddr>* slots) {
+  Edit edit(Op::kPopulate, PageSize::k4K, Pfn{0});
+  edit.slots = slots;
+  // Every page the byte range touches.
+  const std::uint64_t first = va.value() & ~(kPageBytes - 1);
+  const std::uint64_t last = va.value() + (length == 0 ? 0 : length - 1);
+  if (length == 0) return edit.result;
+  return apply(root, VirtAddr{first}, (last | (kPageBytes - 1)) - first + 1, edit);
+}
+
 EditResult PageTableEditor::apply(Pfn root, VirtAddr va, std::uint64_t length, Edit& edit) {
   if (length == 0) return edit.result;
   const std::uint64_t first = va.value();
@@ -133,9 +144,13 @@ bool PageTableEditor::walk(Pfn table, Level level, std::uint64_t first, std::uin
     const PhysAddr slot = slot_addr(table, level, va);
     const Pte pte{memory_.read_u64(slot)};
 
-    if (edit.op == Op::kMap) {
+    if (edit.op == Op::kMap || edit.op == Op::kPopulate) {
       if (level == leaf_level(edit.size)) {
-        if (!edit_leaf(slot, pte, level, va, edit)) return false;
+        if (edit.op == Op::kPopulate) {
+          if (edit.slots != nullptr) edit.slots->push_back(slot);
+        } else if (!edit_leaf(slot, pte, level, va, edit)) {
+          return false;
+        }
       } else if (pte.present() && pte.is_leaf(level)) {
         edit.result.status = EditStatus::kAlreadyMapped;
         edit.result.failed_at = VirtAddr{va};
@@ -195,6 +210,8 @@ bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64
       ++stats_.leaves_cleared;
       if (observer_ != nullptr) observer_->leaf_changed(slot, VirtAddr{va}, leaf_size(level));
       break;
+    case Op::kPopulate:
+      return true;
     case Op::kProtect: {
       // Replace only the bits PteFlags describes; the frame, A/D, PAT (bit 7 of a PTE, bit 12
       // of a large leaf) and the bits the SDM leaves to software (11:9, 62:52) stay.

@@ -94,6 +94,12 @@ class PageTableEditor {
   EditResult unmap(Pfn root, VirtAddr va, std::uint64_t length);
   // Sets the permission bits of every present leaf in the range (frames and A/D kept).
   EditResult protect(Pfn root, VirtAddr va, std::uint64_t length, const PteFlags& flags);
+  // Builds the page tables down to the PTE level for every 4 KiB page touching
+  // [va, va + length) without mapping anything, and, when `slots` is given, appends the
+  // address of each page's PTE (the kernel's apply_to_page_range()). A large leaf in the way
+  // is kAlreadyMapped.
+  EditResult populate(Pfn root, VirtAddr va, std::uint64_t length,
+                      std::vector<PhysAddr>* slots = nullptr);
 
   // The leaf mapping `va`, if any (a functional walk).
   [[nodiscard]] std::optional<Mapping> lookup(Pfn root, VirtAddr va) const;
@@ -101,7 +107,7 @@ class PageTableEditor {
   [[nodiscard]] const PageTableStats& stats() const { return stats_; }
 
  private:
-  enum class Op { kMap, kUnmap, kProtect };
+  enum class Op { kMap, kUnmap, kProtect, kPopulate };
   struct Edit {
     Edit(Op kind, PageSize page, Pfn first) : op(kind), size(page), next_frame(first) {}
     Op op;
@@ -110,6 +116,7 @@ class PageTableEditor {
     const std::vector<Pfn>* frames = nullptr;  // map_pages: explicit frames
     std::size_t frame_index = 0;
     PteFlags flags;
+    std::vector<PhysAddr>* slots = nullptr;  // populate
     EditResult result;
   };
 

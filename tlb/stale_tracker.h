@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
 #include "mmu/page_table.h"
 #include "mmu/types.h"
+#include "tlb/tlb_array.h"
 
 namespace mmusim::tlb {
 
@@ -36,11 +38,12 @@ class StaleTracker final : public mmu::PteObserver {
   void add_unit(TranslationUnit* unit) { units_.push_back(unit); }
 
   void on_fill(mmu::PhysAddr pte_addr) { ++live_[pte_addr.value()]; }
-  void on_remove(mmu::PhysAddr pte_addr) {
-    auto it = live_.find(pte_addr.value());
-    if (it != live_.end() && --it->second == 0) live_.erase(it);
-  }
+  void on_remove(const TlbEntry& entry);
   void leaf_changed(mmu::PhysAddr pte_addr, mmu::VirtAddr va, mmu::PageSize size) override;
+
+  // Stale entries (over all CPUs) translating some address in [start, end): a range handed
+  // out again while this is not zero may be reached through an old translation.
+  [[nodiscard]] std::uint64_t stale_entries_in(std::uint64_t start, std::uint64_t end) const;
 
   // Live TLB entries (over all CPUs) filled from the leaf at `pte_addr`.
   [[nodiscard]] std::uint64_t live_entries(mmu::PhysAddr pte_addr) const {
@@ -52,6 +55,12 @@ class StaleTracker final : public mmu::PteObserver {
  private:
   std::vector<TranslationUnit*> units_;
   std::unordered_map<std::uint64_t, std::uint32_t> live_;
+  // Stale entries by the first address of the page they map, with that page's size.
+  struct StalePages {
+    std::uint64_t count = 0;
+    std::uint64_t bytes = 0;
+  };
+  std::map<std::uint64_t, StalePages> stale_by_va_;
   StaleTrackerStats stats_;
 };
 

@@ -86,7 +86,7 @@ void TranslationUnit::fill(const Group& group, const TlbEntry& entry) {
     if (!array.holds(entry.size)) continue;
     array.insert(entry, evicted);
     if (tracker_ != nullptr) {
-      if (evicted.valid) tracker_->on_remove(mmu::PhysAddr{evicted.pte_addr});
+      if (evicted.valid) tracker_->on_remove(evicted);
       tracker_->on_fill(mmu::PhysAddr{entry.pte_addr});
     }
     return;  // one structure per page size and level
@@ -203,7 +203,7 @@ std::uint64_t TranslationUnit::remove_all(Pred&& pred) {
   for (TlbArray& array : arrays_) {
     if (!array.exists()) continue;
     removed += array.remove_if(pred, [this](const TlbEntry& entry) {
-      if (tracker_ != nullptr) tracker_->on_remove(mmu::PhysAddr{entry.pte_addr});
+      if (tracker_ != nullptr) tracker_->on_remove(entry);
     });
   }
   return removed;
@@ -224,7 +224,7 @@ std::uint64_t TranslationUnit::remove_address(mmu::VirtAddr va, bool include_glo
             return any_pcid || e.pcid == pcid;
           },
           [this](const TlbEntry& e) {
-            if (tracker_ != nullptr) tracker_->on_remove(mmu::PhysAddr{e.pte_addr});
+            if (tracker_ != nullptr) tracker_->on_remove(e);
           });
     }
   }
