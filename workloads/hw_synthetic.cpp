@@ -8,7 +8,7 @@
 namespace mmusim::workloads {
 namespace {
 
-Op make_op(OpKind kind, std::uint64_t addr, std::uint64_t size = 0, std::uint16_t flags = 0) {
+Op make_op(OpKind kind, std::uint64_t addr, std::uint64_t size = 0, std::uint32_t flags = 0) {
   Op op;
   op.kind = kind;
   op.addr = addr;

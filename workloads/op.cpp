@@ -12,6 +12,14 @@ constexpr std::array<const char*, kNumOpKinds> kNames = {
     "map", "unmap", "protect", "compute",
     "flush_tlb_kernel_range", "flush_tlb_all", "idle", "irq_off", "irq_on",
     "spin_lock", "spin_unlock", "mutex_lock", "mutex_unlock",
+    "vmalloc", "vzalloc", "vmalloc_user", "vmalloc_node", "vzalloc_node", "vmalloc_exec",
+    "vmalloc_32", "vmalloc_32_user", "__vmalloc_node", "__vmalloc_node_range",
+    "vfree", "vfree_atomic", "vmap", "vunmap", "vm_map_ram", "vm_unmap_ram", "vm_unmap_aliases",
+    "get_vm_area", "find_vm_area", "remove_vm_area", "free_vm_area", "alloc_vm_area",
+    "map_kernel_range_noflush", "unmap_kernel_range_noflush", "unmap_kernel_range",
+    "vread", "vwrite", "remap_vmalloc_range", "remap_vmalloc_range_partial",
+    "pcpu_get_vm_areas", "pcpu_free_vm_areas", "vm_area_add_early", "vm_area_register_early",
+    "vmallocinfo", "irq", "}",
 };
 // clang-format on
 
@@ -19,11 +27,31 @@ std::string hex(std::uint64_t value) {
   return mmu::hex(value);
 }
 
-void append_flag(std::string& out, const Op& op, std::uint16_t flag, const char* word) {
+void append_flag(std::string& out, const Op& op, std::uint32_t flag, const char* word) {
   if (op.has(flag)) {
     out += ' ';
     out += word;
   }
+}
+
+// An address operand: "$handle", "$handle+0x10", or the number.
+std::string address(const Op& op) {
+  if (!op.has(op_flags::kHandleAddr)) return hex(op.addr);
+  std::string out = "$" + std::string(op.name_view());
+  if (op.addr != 0) out += "+" + hex(op.addr);
+  return out;
+}
+
+std::string handle(const Op& op) {
+  return "$" + std::string(op.name_view());
+}
+
+void append_vm_flags(std::string& out, const Op& op) {
+  append_flag(out, op, op_flags::kIoremap, "ioremap");
+  append_flag(out, op, op_flags::kVmAlloc, "alloc");
+  append_flag(out, op, op_flags::kVmMap, "map");
+  append_flag(out, op, op_flags::kUsermap, "usermap");
+  append_flag(out, op, op_flags::kNoGuard, "noguard");
 }
 
 void append_mm(std::string& out, const Op& op) {
@@ -61,17 +89,17 @@ std::string format_op(const Op& op) {
     case OpKind::kLoad:
     case OpKind::kStore:
     case OpKind::kFetch:
-      out += ' ' + hex(op.addr);
+      out += ' ' + address(op);
       append_flag(out, op, op_flags::kUser, "user");
       break;
     case OpKind::kTouch:
-      out += ' ' + hex(op.addr) + ' ' + std::to_string(op.size);
+      out += ' ' + address(op) + ' ' + std::to_string(op.size);
       if (op.value != mmu::kPageBytes) out += " stride=" + std::to_string(op.value);
       append_flag(out, op, op_flags::kStore, "store");
       append_flag(out, op, op_flags::kUser, "user");
       break;
     case OpKind::kInvlpg:
-      out += ' ' + hex(op.addr);
+      out += ' ' + address(op);
       break;
     case OpKind::kMovCr3:
       append_mm(out, op);
@@ -120,6 +148,99 @@ std::string format_op(const Op& op) {
     case OpKind::kMutexUnlock:
       out += ' ';
       out += op.name_view();
+      break;
+    case OpKind::kVmalloc:
+    case OpKind::kVzalloc:
+    case OpKind::kVmallocUser:
+    case OpKind::kVmallocExec:
+    case OpKind::kVmalloc32:
+    case OpKind::kVmalloc32User:
+    case OpKind::kAllocVmArea:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.size);
+      break;
+    case OpKind::kVmallocNode:
+    case OpKind::kVzallocNode:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.size);
+      if (op.node >= 0) out += " node=" + std::to_string(op.node);
+      break;
+    case OpKind::kVmallocNodeAlign:
+    case OpKind::kVmallocNodeRange:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.size);
+      if (op.align != 0) out += " align=" + std::to_string(op.align);
+      if (op.node >= 0) out += " node=" + std::to_string(op.node);
+      append_flag(out, op, op_flags::kModules, "modules");
+      append_flag(out, op, op_flags::kNoGuard, "noguard");
+      append_flag(out, op, op_flags::kZero, "zero");
+      append_flag(out, op, op_flags::kDma32, "dma32");
+      append_flag(out, op, op_flags::kExec, "exec");
+      break;
+    case OpKind::kVfree:
+    case OpKind::kVfreeAtomic:
+    case OpKind::kVunmap:
+    case OpKind::kFindVmArea:
+    case OpKind::kRemoveVmArea:
+      out += ' ' + address(op);
+      break;
+    case OpKind::kVmap:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.value);
+      append_vm_flags(out, op);
+      break;
+    case OpKind::kVmMapRam:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.value);
+      if (op.node >= 0) out += " node=" + std::to_string(op.node);
+      break;
+    case OpKind::kVmUnmapRam:
+      out += ' ' + address(op);
+      if (op.has(op_flags::kHasCount)) out += ' ' + std::to_string(op.value);
+      break;
+    case OpKind::kVmUnmapAliases:
+    case OpKind::kVmallocinfo:
+      break;
+    case OpKind::kGetVmArea:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.size);
+      append_vm_flags(out, op);
+      break;
+    case OpKind::kFreeVmArea:
+    case OpKind::kPcpuFreeVmAreas:
+      out += ' ' + handle(op);
+      break;
+    case OpKind::kMapKernelRangeNoflush:
+      out += ' ' + address(op) + ' ' + std::to_string(op.size);
+      append_flag(out, op, op_flags::kExec, "exec");
+      break;
+    case OpKind::kUnmapKernelRangeNoflush:
+    case OpKind::kUnmapKernelRange:
+    case OpKind::kVread:
+    case OpKind::kVmAreaAddEarly:
+      out += ' ' + address(op) + ' ' + std::to_string(op.size);
+      break;
+    case OpKind::kVwrite:
+      out += ' ' + address(op) + ' ' + std::to_string(op.size);
+      if (op.extra != 0) out += " byte=" + std::to_string(op.extra);
+      break;
+    case OpKind::kRemapVmallocRange:
+      out += ' ' + address(op) + " mm=" + std::to_string(op.mm) + " uaddr=" + hex(op.value);
+      if (op.extra != 0) out += " pgoff=" + std::to_string(op.extra);
+      if (op.size != 0) out += " vsize=" + std::to_string(op.size);
+      break;
+    case OpKind::kRemapVmallocRangePartial:
+      out += ' ' + address(op) + ' ' + std::to_string(op.size) + " mm=" + std::to_string(op.mm) +
+             " uaddr=" + hex(op.value);
+      if (op.extra != 0) out += " vsize=" + std::to_string(op.extra);
+      break;
+    case OpKind::kPcpuGetVmAreas:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.value) + ' ' + std::to_string(op.size);
+      if (op.extra != 0) out += " stride=" + std::to_string(op.extra);
+      if (op.align != 0) out += " align=" + std::to_string(op.align);
+      break;
+    case OpKind::kVmAreaRegisterEarly:
+      out += ' ' + handle(op) + ' ' + std::to_string(op.size);
+      if (op.align != 0) out += " align=" + std::to_string(op.align);
+      break;
+    case OpKind::kIrqEnter:
+      out += " {";
+      break;
+    case OpKind::kIrqExit:
       break;
   }
   return out;

@@ -42,10 +42,62 @@ enum class OpKind : std::uint8_t {
   kSpinUnlock,
   kMutexLock,
   kMutexUnlock,
+  // The guest's API (Linux 4.19 mm/vmalloc.c). A handle ($name) binds the address an op
+  // returns; later ops refer to it.
+  kVmalloc,
+  kVzalloc,
+  kVmallocUser,
+  kVmallocNode,
+  kVzallocNode,
+  kVmallocExec,
+  kVmalloc32,
+  kVmalloc32User,
+  kVmallocNodeAlign,  // __vmalloc_node
+  kVmallocNodeRange,  // __vmalloc_node_range
+  kVfree,
+  kVfreeAtomic,
+  kVmap,
+  kVunmap,
+  kVmMapRam,
+  kVmUnmapRam,
+  kVmUnmapAliases,
+  kGetVmArea,
+  kFindVmArea,
+  kRemoveVmArea,
+  kFreeVmArea,
+  kAllocVmArea,
+  kMapKernelRangeNoflush,
+  kUnmapKernelRangeNoflush,
+  kUnmapKernelRange,
+  kVread,
+  kVwrite,
+  kRemapVmallocRange,
+  kRemapVmallocRangePartial,
+  kPcpuGetVmAreas,
+  kPcpuFreeVmAreas,
+  kVmAreaAddEarly,
+  kVmAreaRegisterEarly,
+  kVmallocinfo,  // writes /proc/vmallocinfo as it is now to the output folder
+  // Interrupt context: the ops between "irq {" and "}" run in an interrupt handler.
+  kIrqEnter,
+  kIrqExit,
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kMutexUnlock) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kIrqExit) + 1;
 
-// Longest name an op can carry (a lock's name); names are [A-Za-z_][A-Za-z0-9_]*.
+// The first and last kinds of the guest's API.
+inline constexpr OpKind kFirstGuestOp = OpKind::kVmalloc;
+inline constexpr OpKind kLastGuestOp = OpKind::kVmallocinfo;
+[[nodiscard]] constexpr bool is_guest_op(OpKind kind) {
+  return kind >= kFirstGuestOp && kind <= kLastGuestOp;
+}
+// What a trace's "boot" lines may hold: page-table edits and early vmalloc registrations,
+// done before time starts (and before vmalloc_init()).
+[[nodiscard]] constexpr bool is_boot_op(OpKind kind) {
+  return kind == OpKind::kMap || kind == OpKind::kUnmap || kind == OpKind::kProtect ||
+         kind == OpKind::kVmAreaAddEarly || kind == OpKind::kVmAreaRegisterEarly;
+}
+
+// Longest name an op can carry (a lock's or a handle's); names are [A-Za-z_][A-Za-z0-9_]*.
 inline constexpr std::size_t kMaxOpName = 31;
 
 // flush_tlb_kernel_range's end for "everything" (the kernel's TLB_FLUSH_ALL).
@@ -57,31 +109,47 @@ bool parse_op_name(const std::string& name, OpKind& out);
 
 // Flag bits; which ones an op accepts is listed in workloads/README.md.
 namespace op_flags {
-inline constexpr std::uint16_t kUser = 1u << 0;      // access at CPL 3 / user-accessible page
-inline constexpr std::uint16_t kReadOnly = 1u << 1;  // map/protect: R/W clear
-inline constexpr std::uint16_t kNoExecute = 1u << 2;
-inline constexpr std::uint16_t kGlobal = 1u << 3;
-inline constexpr std::uint16_t kNoFlush = 1u << 4;  // mov_cr3: bit 63
-inline constexpr std::uint16_t kStore = 1u << 5;    // touch: stores instead of loads
-inline constexpr std::uint16_t kWriteThrough = 1u << 6;
-inline constexpr std::uint16_t kCacheDisable = 1u << 7;
-inline constexpr std::uint16_t kHasFrame = 1u << 8;  // map: `frame` names the first frame
+inline constexpr std::uint32_t kUser = 1u << 0;      // access at CPL 3 / user-accessible page
+inline constexpr std::uint32_t kReadOnly = 1u << 1;  // map/protect: R/W clear
+inline constexpr std::uint32_t kNoExecute = 1u << 2;
+inline constexpr std::uint32_t kGlobal = 1u << 3;
+inline constexpr std::uint32_t kNoFlush = 1u << 4;  // mov_cr3: bit 63
+inline constexpr std::uint32_t kStore = 1u << 5;    // touch: stores instead of loads
+inline constexpr std::uint32_t kWriteThrough = 1u << 6;
+inline constexpr std::uint32_t kCacheDisable = 1u << 7;
+inline constexpr std::uint32_t kHasFrame = 1u << 8;  // map: `frame` names the first frame
+// The address operand was "$handle[+offset]": `name` holds the handle, `addr` the offset.
+inline constexpr std::uint32_t kHandleAddr = 1u << 9;
+// Guest ops: gfp and vm_struct flags.
+inline constexpr std::uint32_t kZero = 1u << 10;      // __GFP_ZERO
+inline constexpr std::uint32_t kDma32 = 1u << 11;     // GFP_DMA32
+inline constexpr std::uint32_t kExec = 1u << 12;      // PAGE_KERNEL_EXEC
+inline constexpr std::uint32_t kNoGuard = 1u << 13;   // VM_NO_GUARD
+inline constexpr std::uint32_t kIoremap = 1u << 14;   // VM_IOREMAP
+inline constexpr std::uint32_t kVmAlloc = 1u << 15;   // VM_ALLOC
+inline constexpr std::uint32_t kVmMap = 1u << 16;     // VM_MAP
+inline constexpr std::uint32_t kUsermap = 1u << 17;   // VM_USERMAP
+inline constexpr std::uint32_t kModules = 1u << 18;   // __vmalloc_node_range in the module area
+inline constexpr std::uint32_t kHasCount = 1u << 19;  // vm_unmap_ram: an explicit count
 }  // namespace op_flags
 
 struct Op {
   OpKind kind = OpKind::kCompute;
   mmu::PageSize page = mmu::PageSize::k4K;  // map
-  std::uint16_t flags = 0;
-  std::uint16_t pcid = 0;  // mov_cr3, invpcid
+  std::uint16_t pcid = 0;                   // mov_cr3, invpcid
+  std::uint32_t flags = 0;
   std::uint32_t mm = 0;    // address space: 0 is the kernel's; others are user processes
-  std::uint64_t addr = 0;  // virtual address
-  std::uint64_t size = 0;  // bytes (map, unmap, protect, touch)
+  std::int32_t node = -1;  // guest ops: NUMA node (-1: NUMA_NO_NODE)
+  std::uint64_t addr = 0;  // virtual address (an offset when kHandleAddr)
+  std::uint64_t size = 0;  // bytes (map, unmap, protect, touch, guest ops)
   // compute, idle: cycles; invpcid: type; map: first frame; touch: stride;
-  // flush_tlb_kernel_range: end
+  // flush_tlb_kernel_range: end; guest ops: a count of pages or areas, or a user address
   std::uint64_t value = 0;
-  std::array<char, kMaxOpName + 1> name{};  // lock ops: the lock's name, NUL-terminated
+  std::uint64_t align = 0;  // guest ops: alignment (0: the op's default)
+  std::uint64_t extra = 0;  // guest ops: a second value (pcpu_get_vm_areas: stride; pgoff)
+  std::array<char, kMaxOpName + 1> name{};  // a lock's or a handle's name, NUL-terminated
 
-  [[nodiscard]] bool has(std::uint16_t flag) const { return (flags & flag) != 0; }
+  [[nodiscard]] bool has(std::uint32_t flag) const { return (flags & flag) != 0; }
   [[nodiscard]] std::string_view name_view() const { return std::string_view(name.data()); }
   // Sets the name; false (and no change) when it is too long.
   bool set_name(std::string_view text) {
@@ -92,8 +160,8 @@ struct Op {
   }
   friend bool operator==(const Op& a, const Op& b) {
     return a.kind == b.kind && a.page == b.page && a.flags == b.flags && a.pcid == b.pcid &&
-           a.mm == b.mm && a.addr == b.addr && a.size == b.size && a.value == b.value &&
-           a.name == b.name;
+           a.mm == b.mm && a.node == b.node && a.addr == b.addr && a.size == b.size &&
+           a.value == b.value && a.align == b.align && a.extra == b.extra && a.name == b.name;
   }
   friend bool operator!=(const Op& a, const Op& b) { return !(a == b); }
 };

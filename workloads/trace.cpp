@@ -78,29 +78,90 @@ std::uint64_t bounded(const std::string& token, const char* what, std::uint64_t 
 
 // What may follow an op's positional operands.
 struct Allowed {
-  std::uint16_t words = 0;  // op_flags bits allowed as bare words
+  std::uint32_t words = 0;  // op_flags bits allowed as bare words
   bool mm = false;
   bool pcid = false;
   bool page = false;
   bool frame = false;
-  bool stride = false;
+  bool stride = false;  // touch: op.value
   bool addr = false;
+  // Guest ops.
+  bool node = false;
+  bool align = false;
+  bool uaddr = false;  // op.value
+  bool pgoff = false;  // op.extra
+  bool vsize = false;  // op.size (remap_vmalloc_range) or op.extra (..._partial)
+  bool vsize_extra = false;
+  bool area_stride = false;  // pcpu_get_vm_areas: op.extra
+  bool byte = false;         // vwrite: op.extra
 };
 
 struct Word {
   const char* text;
-  std::uint16_t flag;
+  std::uint32_t flag;
 };
 constexpr Word kWords[] = {
     {"user", op_flags::kUser},        {"ro", op_flags::kReadOnly},
     {"nx", op_flags::kNoExecute},     {"global", op_flags::kGlobal},
     {"noflush", op_flags::kNoFlush},  {"store", op_flags::kStore},
     {"pwt", op_flags::kWriteThrough}, {"pcd", op_flags::kCacheDisable},
+    {"zero", op_flags::kZero},        {"dma32", op_flags::kDma32},
+    {"exec", op_flags::kExec},        {"noguard", op_flags::kNoGuard},
+    {"ioremap", op_flags::kIoremap},  {"alloc", op_flags::kVmAlloc},
+    {"map", op_flags::kVmMap},        {"usermap", op_flags::kUsermap},
+    {"modules", op_flags::kModules},
 };
 
-constexpr std::uint16_t kPageWords = op_flags::kReadOnly | op_flags::kUser | op_flags::kNoExecute |
+constexpr std::uint32_t kPageWords = op_flags::kReadOnly | op_flags::kUser | op_flags::kNoExecute |
                                      op_flags::kGlobal | op_flags::kWriteThrough |
                                      op_flags::kCacheDisable;
+// vmap(), vm_map_ram() and vm_unmap_ram() take an unsigned int count.
+constexpr std::uint64_t kMaxPageCount = 0xffffffffu;
+// vread/vwrite copy through a host buffer; pcpu_get_vm_areas gets one area per percpu group
+// (Linux has at most one per NUMA node).
+constexpr std::uint64_t kMaxCopyBytes = std::uint64_t{256} << 20;
+constexpr std::uint64_t kMaxPcpuAreas = 1024;
+
+constexpr std::uint32_t kVmWords = op_flags::kIoremap | op_flags::kVmAlloc | op_flags::kVmMap |
+                                   op_flags::kUsermap | op_flags::kNoGuard;
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+void set_name(Op& op, const std::string& name, const char* what) {
+  if (!valid_name(name)) {
+    bad(std::string(what) + " '" + name +
+        "' must be letters, digits and '_', not starting with a digit");
+  }
+  if (!op.set_name(name)) {
+    bad(std::string(what) + " '" + name + "' is longer than " + std::to_string(kMaxOpName) +
+        " characters");
+  }
+}
+
+// "$name": the handle an op binds its result to.
+void bind_handle(Op& op, const std::string& token) {
+  if (token.size() < 2 || token[0] != '$') bad("expected a handle ($name), got '" + token + "'");
+  set_name(op, token.substr(1), "handle");
+}
+
+// An address: a number, or "$name" or "$name+OFFSET" (relative to what the handle is bound to).
+void address(Op& op, const std::string& token, const char* what) {
+  if (token.empty() || token[0] != '$') {
+    op.addr = number(token, what);
+    return;
+  }
+  const auto plus = token.find('+');
+  set_name(op, token.substr(1, plus == std::string::npos ? std::string::npos : plus - 1), "handle");
+  op.flags |= op_flags::kHandleAddr;
+  op.addr = plus == std::string::npos ? 0 : byte_count(token.substr(plus + 1), "offset");
+}
 
 void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t from,
                   const Allowed& allowed) {
@@ -142,10 +203,40 @@ void parse_extras(Op& op, const std::vector<std::string>& words, std::size_t fro
       if (op.value == 0) bad("stride must be at least 1");
     } else if (key == "addr" && allowed.addr) {
       op.addr = number(value, "addr");
+    } else if (key == "node" && allowed.node) {
+      op.node = static_cast<std::int32_t>(bounded(value, "node", 63));
+    } else if (key == "align" && allowed.align) {
+      op.align = byte_count(value, "alignment");
+      if (op.align == 0) bad("alignment must be at least 1");
+    } else if (key == "uaddr" && allowed.uaddr) {
+      op.value = number(value, "user address");
+    } else if (key == "pgoff" && allowed.pgoff) {
+      op.extra = number(value, "page offset");
+    } else if (key == "vsize" && allowed.vsize) {
+      // 0 is the op's "not given": an explicit 0 would silently mean the default.
+      const std::uint64_t vsize = byte_count(value, "vma size");
+      if (vsize == 0) bad("vma size must be at least 1");
+      (allowed.vsize_extra ? op.extra : op.size) = vsize;
+    } else if (key == "stride" && allowed.area_stride) {
+      op.extra = byte_count(value, "stride");
+      if (op.extra == 0) bad("stride must be at least 1");
+    } else if (key == "byte" && allowed.byte) {
+      op.extra = bounded(value, "byte", 255);
     } else {
       bad("unexpected operand '" + word + "'");
     }
   }
+}
+
+// A key= option the op cannot do without.
+void need_key(const Op& op, const std::vector<std::string>& words, std::size_t from,
+              const char* key, const char* usage) {
+  const std::string prefix = std::string(key) + "=";
+  for (std::size_t i = from; i < words.size(); ++i) {
+    if (words[i].compare(0, prefix.size(), prefix) == 0) return;
+  }
+  bad(std::string("missing operand '") + prefix + "' (usage: " + op_name(op.kind) + " " + usage +
+      ")");
 }
 
 void need(const Op& op, const std::vector<std::string>& words, std::size_t count,
@@ -163,13 +254,13 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
     case OpKind::kStore:
     case OpKind::kFetch:
       need(op, words, 1, "ADDR [user]");
-      op.addr = number(words[1], "address");
+      address(op, words[1], "address");
       positional = 1;
       allowed.words = op_flags::kUser;
       break;
     case OpKind::kTouch:
       need(op, words, 2, "ADDR BYTES [stride=BYTES] [store] [user]");
-      op.addr = number(words[1], "address");
+      address(op, words[1], "address");
       op.size = byte_count(words[2], "byte count");
       op.value = mmu::kPageBytes;
       positional = 2;
@@ -178,7 +269,7 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
       break;
     case OpKind::kInvlpg:
       need(op, words, 1, "ADDR");
-      op.addr = number(words[1], "address");
+      address(op, words[1], "address");
       positional = 1;
       break;
     case OpKind::kMovCr3:
@@ -242,23 +333,171 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
     case OpKind::kSpinLock:
     case OpKind::kSpinUnlock:
     case OpKind::kMutexLock:
-    case OpKind::kMutexUnlock: {
+    case OpKind::kMutexUnlock:
       need(op, words, 1, "NAME");
-      const std::string& name = words[1];
-      const bool valid_start = std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
-      const bool valid_rest = std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-      });
-      if (!valid_start || !valid_rest) {
-        bad("lock name '" + name + "' must be letters, digits and '_', not starting with a digit");
-      }
-      if (!op.set_name(name)) {
-        bad("lock name '" + name + "' is longer than " + std::to_string(kMaxOpName) +
-            " characters");
-      }
+      set_name(op, words[1], "lock name");
       positional = 1;
       break;
+    case OpKind::kVmalloc:
+    case OpKind::kVzalloc:
+    case OpKind::kVmallocUser:
+    case OpKind::kVmallocExec:
+    case OpKind::kVmalloc32:
+    case OpKind::kVmalloc32User:
+      need(op, words, 2, "$HANDLE SIZE");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      break;
+    case OpKind::kVmallocNode:
+    case OpKind::kVzallocNode:
+      need(op, words, 2, "$HANDLE SIZE [node=N]");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.node = true;
+      break;
+    case OpKind::kVmallocNodeAlign:
+      need(op, words, 2, "$HANDLE SIZE [align=BYTES] [node=N] [zero] [dma32] [exec]");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.node = allowed.align = true;
+      allowed.words = op_flags::kZero | op_flags::kDma32 | op_flags::kExec;
+      break;
+    case OpKind::kVmallocNodeRange:
+      need(op, words, 2,
+           "$HANDLE SIZE [align=BYTES] [node=N] [modules] [noguard] [zero] [dma32] [exec]");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.node = allowed.align = true;
+      allowed.words = op_flags::kZero | op_flags::kDma32 | op_flags::kExec | op_flags::kNoGuard |
+                      op_flags::kModules;
+      break;
+    case OpKind::kVfree:
+    case OpKind::kVfreeAtomic:
+    case OpKind::kVunmap:
+    case OpKind::kFindVmArea:
+    case OpKind::kRemoveVmArea:
+      need(op, words, 1, "ADDR");
+      address(op, words[1], "address");
+      positional = 1;
+      break;
+    case OpKind::kVmap:
+      need(op, words, 2, "$HANDLE COUNT [map] [alloc] [ioremap] [usermap] [noguard]");
+      bind_handle(op, words[1]);
+      op.value = bounded(words[2], "page count", kMaxPageCount);
+      positional = 2;
+      allowed.words = kVmWords;
+      break;
+    case OpKind::kVmMapRam:
+      need(op, words, 2, "$HANDLE COUNT [node=N]");
+      bind_handle(op, words[1]);
+      op.value = bounded(words[2], "page count", kMaxPageCount);
+      positional = 2;
+      allowed.node = true;
+      break;
+    case OpKind::kVmUnmapRam:
+      need(op, words, 1, "ADDR [COUNT]");
+      address(op, words[1], "address");
+      positional = 1;
+      if (words.size() > 2 && words[2].find('=') == std::string::npos) {
+        op.value = bounded(words[2], "page count", kMaxPageCount);
+        op.flags |= op_flags::kHasCount;
+        positional = 2;
+      }
+      break;
+    case OpKind::kVmUnmapAliases:
+    case OpKind::kVmallocinfo:
+    case OpKind::kIrqExit:
+      break;
+    case OpKind::kIrqEnter:
+      if (words.size() != 2 || words[1] != "{") bad("expected 'irq {'");
+      positional = 1;
+      break;
+    case OpKind::kGetVmArea:
+      need(op, words, 2, "$HANDLE SIZE [ioremap] [alloc] [map] [usermap] [noguard]");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.words = kVmWords;
+      break;
+    case OpKind::kFreeVmArea:
+    case OpKind::kPcpuFreeVmAreas:
+      need(op, words, 1, "$HANDLE");
+      bind_handle(op, words[1]);
+      positional = 1;
+      break;
+    case OpKind::kAllocVmArea:
+      need(op, words, 2, "$HANDLE SIZE");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      break;
+    case OpKind::kMapKernelRangeNoflush:
+      need(op, words, 2, "ADDR SIZE [exec]");
+      address(op, words[1], "address");
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.words = op_flags::kExec;
+      break;
+    case OpKind::kUnmapKernelRangeNoflush:
+    case OpKind::kUnmapKernelRange:
+    case OpKind::kVmAreaAddEarly:
+      need(op, words, 2, "ADDR SIZE");
+      address(op, words[1], "address");
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      break;
+    case OpKind::kVread:
+    case OpKind::kVwrite:
+      need(op, words, 2, op.kind == OpKind::kVread ? "ADDR SIZE" : "ADDR SIZE [byte=N]");
+      address(op, words[1], "address");
+      op.size = byte_count(words[2], "size");
+      // The simulator copies through a host buffer of SIZE bytes.
+      if (op.size > kMaxCopyBytes) {
+        bad("size " + words[2] + " is above the largest copy a trace may ask for (256MiB)");
+      }
+      positional = 2;
+      allowed.byte = op.kind == OpKind::kVwrite;
+      break;
+    case OpKind::kRemapVmallocRange: {
+      const char* usage = "ADDR mm=N uaddr=ADDR [pgoff=N] [vsize=BYTES]";
+      need(op, words, 1, usage);
+      address(op, words[1], "address");
+      positional = 1;
+      need_key(op, words, 2, "mm", usage);
+      need_key(op, words, 2, "uaddr", usage);
+      allowed.mm = allowed.uaddr = allowed.pgoff = allowed.vsize = true;
+      break;
     }
+    case OpKind::kRemapVmallocRangePartial: {
+      const char* usage = "ADDR SIZE mm=N uaddr=ADDR [vsize=BYTES]";
+      need(op, words, 2, usage);
+      address(op, words[1], "address");
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      need_key(op, words, 3, "mm", usage);
+      need_key(op, words, 3, "uaddr", usage);
+      allowed.mm = allowed.uaddr = allowed.vsize = allowed.vsize_extra = true;
+      break;
+    }
+    case OpKind::kPcpuGetVmAreas:
+      need(op, words, 3, "$HANDLE COUNT SIZE [stride=BYTES] [align=BYTES]");
+      bind_handle(op, words[1]);
+      op.value = bounded(words[2], "area count", kMaxPcpuAreas);
+      op.size = byte_count(words[3], "size");
+      positional = 3;
+      allowed.area_stride = allowed.align = true;
+      break;
+    case OpKind::kVmAreaRegisterEarly:
+      need(op, words, 2, "$HANDLE SIZE [align=BYTES]");
+      bind_handle(op, words[1]);
+      op.size = byte_count(words[2], "size");
+      positional = 2;
+      allowed.align = true;
+      break;
   }
   parse_extras(op, words, positional + 1, allowed);
 }
@@ -357,8 +596,15 @@ void TraceReader::read_header() {
       } catch (const std::invalid_argument& e) {
         fail(line_, std::string("boot: ") + e.what());
       }
-      if (op.kind != OpKind::kMap && op.kind != OpKind::kUnmap && op.kind != OpKind::kProtect) {
-        fail(line_, "boot lines may only hold map, unmap or protect");
+      if (!is_boot_op(op.kind)) {
+        fail(line_,
+             "boot lines may only hold map, unmap, protect, vm_area_add_early or "
+             "vm_area_register_early");
+      }
+      // Boot ops run before any handle can be resolved: the address must be a number.
+      if (op.has(op_flags::kHandleAddr)) {
+        fail(line_, std::string("boot: ") + op_name(op.kind) +
+                        ": the address must be a number on a boot line, not a handle");
       }
       boot_ops_.push_back(op);
       continue;
@@ -382,7 +628,10 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
   } else {
     std::string raw;
     for (;;) {
-      if (!next_raw_line(raw)) return false;
+      if (!next_raw_line(raw)) {
+        check_irq_blocks_closed();
+        return false;
+      }
       text = strip(raw);
       if (!text.empty()) break;
     }
@@ -412,7 +661,30 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
     fail(line, e.what());
   }
   cpu = static_cast<int>(cpu_value);
+  track_irq_block(cpu, op, line);
   return true;
+}
+
+void TraceReader::track_irq_block(int cpu, const Op& op, std::uint64_t line) {
+  if (op.kind != OpKind::kIrqEnter && op.kind != OpKind::kIrqExit) return;
+  if (irq_open_.size() <= static_cast<std::size_t>(cpu)) irq_open_.resize(cpu + 1, 0);
+  std::uint64_t& open = irq_open_[cpu];
+  if (op.kind == OpKind::kIrqEnter) {
+    if (open != 0) fail(line, "'irq {' inside an irq block (handlers do not nest here)");
+    open = line;
+  } else {
+    if (open == 0) fail(line, "'}' without 'irq {'");
+    open = 0;
+  }
+}
+
+void TraceReader::check_irq_blocks_closed() const {
+  // The earliest block left open, whichever CPU it belongs to.
+  std::uint64_t first = 0;
+  for (const std::uint64_t open : irq_open_) {
+    if (open != 0 && (first == 0 || open < first)) first = open;
+  }
+  if (first != 0) fail(first, "'irq {' is never closed with '}'");
 }
 
 bool TraceReader::next_for(int cpu, Op& op, std::uint64_t& line) {

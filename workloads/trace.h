@@ -40,7 +40,8 @@ class TraceReader {
   [[nodiscard]] const std::string& name() const { return name_; }
   // The "cpus N" header directive, or 0 when absent. Op lines for CPU N or above are an error.
   [[nodiscard]] int declared_cpus() const { return declared_cpus_; }
-  // The header's "boot OP" lines: page-table edits made before time starts.
+  // The header's "boot OP" lines: page-table edits and early vmalloc registrations made before
+  // time starts.
   [[nodiscard]] const std::vector<Op>& boot_ops() const { return boot_ops_; }
   // Ops for CPUs at or above `cpus` are an error (the platform has no such CPU).
   void set_cpu_count(int cpus) { cpu_count_ = cpus; }
@@ -67,6 +68,9 @@ class TraceReader {
   // Reads the next op line; false at end of file.
   bool read_line(int& cpu, Op& op, std::uint64_t& line);
   [[noreturn]] void fail(std::uint64_t line, const std::string& message) const;
+  // "irq {" ... "}" blocks: one open at most per CPU, each closed before the end of the trace.
+  void track_irq_block(int cpu, const Op& op, std::uint64_t line);
+  void check_irq_blocks_closed() const;
 
   std::unique_ptr<std::ifstream> file_;
   std::istream* in_;
@@ -78,6 +82,8 @@ class TraceReader {
   std::vector<std::deque<Pending>> pending_;
   std::size_t pending_count_ = 0;
   std::size_t peak_pending_ = 0;
+  // Per CPU, the line of its open "irq {", or 0.
+  std::vector<std::uint64_t> irq_open_;
   // A line read while parsing the header that turned out to be an op.
   bool has_lookahead_ = false;
   std::string lookahead_;

@@ -19,7 +19,7 @@ namespace {
 
 namespace f = op_flags;
 
-constexpr std::uint16_t kKernelData = f::kGlobal | f::kNoExecute;
+constexpr std::uint32_t kKernelData = f::kGlobal | f::kNoExecute;
 constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
 
 HwSyntheticConfig small_config() {

@@ -11,7 +11,8 @@ namespace mmusim::workloads {
 inline void PrintTo(const Op& op, std::ostream* out) {
   *out << "{" << format_op(op) << " | page=" << mmu::to_string(op.page) << " flags=" << op.flags
        << " pcid=" << op.pcid << " mm=" << op.mm << " addr=" << mmu::hex(op.addr)
-       << " size=" << op.size << " value=" << op.value << "}";
+       << " size=" << op.size << " value=" << op.value << " node=" << op.node
+       << " align=" << op.align << " extra=" << op.extra << " name='" << op.name_view() << "'}";
 }
 
 }  // namespace mmusim::workloads

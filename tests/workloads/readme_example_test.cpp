@@ -1,5 +1,5 @@
-// workloads/README.md is the format's specification: its annotated example must be a valid
-// trace that reads as the text around it says.
+// workloads/README.md is the format's specification: its annotated examples must be valid
+// traces that read as the text around them says.
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -60,8 +60,30 @@ TEST(TraceReadme, AnnotatedExampleIsAValidTrace) {
   EXPECT_EQ(cpu0[3], "protect 0xffffc90000001000 4096 ro nx global");
 }
 
+TEST(TraceReadme, GuestExampleIsAValidTrace) {
+  const std::string example = readme_block("# guest.trace");
+  ASSERT_FALSE(example.empty()) << "no guest example block in workloads/README.md";
+  std::istringstream in(example);
+  TraceReader reader(in, "guest.trace");
+  EXPECT_EQ(reader.declared_cpus(), 2);
+  ASSERT_EQ(reader.boot_ops().size(), 1u);
+  EXPECT_EQ(format_op(reader.boot_ops()[0]), "vm_area_register_early $pcpu_first 65536 align=8192");
+  const std::vector<std::string> cpu0 = canonical_lines(reader, 0);
+  ASSERT_EQ(cpu0.size(), 15u);
+  EXPECT_EQ(cpu0[2], "store $buf+0x10");
+  EXPECT_EQ(cpu0[5], "vm_unmap_ram $ram");
+  EXPECT_EQ(cpu0[6], "irq {");
+  EXPECT_EQ(cpu0[8], "}");
+  EXPECT_EQ(cpu0[10], "__vmalloc_node_range $mod 8192 modules exec");
+  EXPECT_EQ(cpu0[12], "remap_vmalloc_range $shared mm=1 uaddr=0x7f0000000000");
+  EXPECT_EQ(cpu0[14], "vmallocinfo");
+  const std::vector<std::string> cpu1 = canonical_lines(reader, 1);
+  EXPECT_EQ(cpu1, (std::vector<std::string>{"vread $mod 64", "find_vm_area $pcpu_first+0x1000"}));
+}
+
 TEST(TraceReadme, CanonicalSpellingExampleHolds) {
   EXPECT_EQ(format_op(parse_op("map 4096 8K page=4KiB mm=0")), "map 0x1000 8192");
+  EXPECT_EQ(format_op(parse_op("vfree $buf+4K")), "vfree $buf+0x1000");
 }
 
 }  // namespace

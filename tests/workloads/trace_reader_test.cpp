@@ -1,6 +1,7 @@
 // Whole traces: what TraceWriter writes, TraceReader reads back (boot lines, CPUs, line
 // numbers); the reader hands each CPU its ops in program order whatever order the CPUs ask in,
 // holding only the ops read ahead for other CPUs.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -275,6 +276,59 @@ TEST(TraceRoundTrip, RandomMultiCpuTraceReadsBackPerCpuInOrder) {
   TraceReader reader(in, "random.trace");
   for (int cpu = kCpus - 1; cpu >= 0; --cpu)
     EXPECT_EQ(drain(reader, cpu), expected[cpu]);
+}
+
+// Guest ops, handles and irq blocks through the writer and the reader.
+TEST(TraceRoundTrip, GuestOpsHandlesAndIrqBlocks) {
+  const std::string text =
+      "mmusim-trace 1\n"
+      "cpus 2\n"
+      "boot vm_area_add_early 0xffffc90000000000 65536\n"
+      "boot vm_area_register_early $pcpu 32768 align=8192\n"
+      "0 vmalloc $buf 16384\n"
+      "1 vm_map_ram $ram 4 node=0\n"
+      "0 store $buf+0x40\n"
+      "0 touch $buf 16384 store\n"
+      "1 irq {\n"
+      "1 vfree $buf\n"
+      "1 }\n"
+      "1 vm_unmap_ram $ram\n"
+      "0 __vmalloc_node_range $mod 8192 align=4096 modules exec\n"
+      "0 remap_vmalloc_range $mod mm=1 uaddr=0x7f0000000000 pgoff=1\n"
+      "0 vm_unmap_aliases\n"
+      "0 vmallocinfo\n";
+  std::istringstream in(text);
+  TraceReader reader(in, "guest.trace");
+  ASSERT_EQ(reader.boot_ops().size(), 2u);
+  EXPECT_EQ(reader.boot_ops()[0].kind, OpKind::kVmAreaAddEarly);
+  EXPECT_EQ(reader.boot_ops()[1].kind, OpKind::kVmAreaRegisterEarly);
+  EXPECT_EQ(reader.boot_ops()[1].name_view(), "pcpu");
+  const std::vector<Line> cpu1 = drain(reader, 1);
+  const std::vector<Line> cpu0 = drain(reader, 0);
+  ASSERT_EQ(cpu0.size(), 7u);
+  ASSERT_EQ(cpu1.size(), 5u);
+  EXPECT_EQ(cpu1[1].op.kind, OpKind::kIrqEnter);
+  EXPECT_EQ(cpu1[1].line, 9u);
+  EXPECT_EQ(cpu1[3].op.kind, OpKind::kIrqExit);
+  EXPECT_EQ(cpu0[1].op.name_view(), "buf");
+  EXPECT_EQ(cpu0[1].op.addr, 0x40u);
+  EXPECT_TRUE(cpu0[1].op.has(f::kHandleAddr));
+
+  // Written back in file order, the ops give the same bytes.
+  std::ostringstream out;
+  TraceWriter writer(out, 2);
+  for (const Op& op : reader.boot_ops())
+    writer.write_boot(op);
+  std::vector<std::pair<std::uint64_t, std::pair<int, Op>>> by_line;
+  for (const Line& l : cpu0)
+    by_line.push_back({l.line, {0, l.op}});
+  for (const Line& l : cpu1)
+    by_line.push_back({l.line, {1, l.op}});
+  std::sort(by_line.begin(), by_line.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [line, cpu_op] : by_line)
+    writer.write(cpu_op.first, cpu_op.second);
+  EXPECT_EQ(out.str(), text);
 }
 
 // ---------------------------------------------------------------------------------------------
