@@ -12,6 +12,7 @@
 #include "mmu/phys_mem.h"
 #include "mmu/walker.h"
 #include "tlb/config.h"
+#include "vmalloc/config.h"
 #include "workloads/config.h"
 
 namespace mmusim::sim {
@@ -209,6 +210,7 @@ struct LatencyConfig {
   IpiLatencyConfig ipi;
   FlushLatencyConfig flush;
   LockLatencyConfig lock;
+  vmalloc::VmallocCosts vmalloc;
 
   template <class V>
   void visit(V& v) {
@@ -236,6 +238,7 @@ struct LatencyConfig {
     v.section("ipi", ipi, "the IPI fabric and cross-CPU calls");
     v.section("flush", flush, "kernel TLB flush entry points and INVLPGB/TLBSYNC");
     v.section("lock", lock, "simulated spinlocks and mutexes");
+    v.section("vmalloc", vmalloc, "the guest's own work (the vmalloc model)");
   }
   [[nodiscard]] std::uint32_t invpcid(unsigned type) const {
     switch (type) {
@@ -258,6 +261,7 @@ struct RunConfig {
   std::uint64_t max_cycles = 0;
   bool stale_check = true;
   bool stop_on_stale = false;
+  bool stop_on_bug = true;
 
   template <class V>
   void visit(V& v) {
@@ -277,6 +281,9 @@ struct RunConfig {
               "(sanitizer.stale_tlb_hits)");
     v.boolean("stop_on_stale", stop_on_stale,
               "stop the run at the first stale TLB hit, naming the CPU, address and op");
+    v.boolean("stop_on_bug", stop_on_bug,
+              "stop the run when the guest hits a kernel BUG (an oops); otherwise count it "
+              "(kernel.bugs) and go on");
   }
 };
 
@@ -303,6 +310,7 @@ struct ExperimentConfig {
   tlb::TlbConfig tlb;
   FlushConfig flush;
   LatencyConfig latency;
+  vmalloc::VmallocConfig vmalloc;
   workloads::WorkloadConfig workload;
   RunConfig run;
   OutputConfig output;
@@ -315,6 +323,8 @@ struct ExperimentConfig {
     v.section("tlb", tlb, "each TLB structure of a CPU");
     v.section("flush", flush, "how kernel TLB flushes reach the other CPUs");
     v.section("latency", latency, "cycle costs of instructions and page-table edits");
+    v.section("vmalloc", vmalloc,
+              "the guest kernel's vmalloc: build and boot options, the page allocator under it");
     v.section("workload", workload, "what the CPUs run");
     v.section("run", run, "seed, time quantum, limits and checks");
     v.section("output", output, "what goes into the output folder");

@@ -481,6 +481,19 @@ void apply_override(json& root, const std::string& assignment) {
   (*node)[path.back()] = value;
 }
 
+namespace {
+
+// Rules that span sections (each field's own range is checked by the reader).
+void check_consistency(const ExperimentConfig& config, std::vector<std::string>& problems) {
+  if (config.vmalloc.nr_cpus < config.platform.cpus) {
+    problems.push_back("vmalloc.nr_cpus: " + std::to_string(config.vmalloc.nr_cpus) +
+                       " is below platform.cpus (" + std::to_string(config.platform.cpus) +
+                       "): a kernel cannot bring up more CPUs than NR_CPUS");
+  }
+}
+
+}  // namespace
+
 ExperimentConfig parse_config(const std::string& text, const std::string& name,
                               const std::string& base_dir,
                               const std::vector<std::string>& overrides) {
@@ -511,6 +524,7 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
   JsonReader reader(root, "", problems, base_dir);
   config.visit(reader);
   reader.finish();
+  if (problems.empty()) check_consistency(config, problems);
   const std::string label = overrides.empty() ? name : name + " (with --set)";
   for (const auto& problem : problems)
     errors.push_back(label + ": " + problem);

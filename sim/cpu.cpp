@@ -578,6 +578,9 @@ void Cpu::run() {
         if (quantum_.need_sync()) sync();
       }
     }
+    if (in_irq_block_ && !platform_.stopping()) {
+      throw workloads::TraceError(irq_block_where_ + ": 'irq {' is never closed with '}'");
+    }
     if (!platform_.stopping()) {
       take_interrupts();
       run_pending_work();
@@ -612,6 +615,14 @@ void Cpu::access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privileg
                                result.walk_cycles.value(),
                                "{\"va\":\"" + mmu::hex(va.value()) + "\"}");
   }
+  // The kernel touching a vmalloc address nothing maps (a freed area, a guard page) oopses.
+  if (!result.ok() && privilege == mmu::Privilege::kSupervisor && platform_.guest_used() &&
+      platform_.guest().layout().is_vmalloc_or_module_addr(va.value())) {
+    ++ops_.kernel_faults;
+    platform_.kernel_bug("BUG: unable to handle kernel paging request at " + mmu::hex(va.value()) +
+                         " (CPU " + std::to_string(id_) + ", '" + workloads::format_op(op) +
+                         "' at " + source_->where() + ")");
+  }
   if (result.stale_hit && platform_.config().run.stop_on_stale) {
     platform_.request_stop(StopReason::kStaleTlbHit,
                            "CPU " + std::to_string(id_) + " used a stale TLB entry for " +
@@ -627,29 +638,41 @@ void Cpu::execute(const Op& op) {
   const LatencyConfig& latency = platform_.config().latency;
   const mmu::Privilege privilege =
       op.has(op_flags::kUser) ? mmu::Privilege::kUser : mmu::Privilege::kSupervisor;
+  // An address may name a handle a guest op bound ("load $buf+64"); "touch $buf" covers what
+  // the handle's op allocated.
+  std::uint64_t addr = op.addr;
+  std::uint64_t touch_bytes = op.size;
+  if (op.has(op_flags::kHandleAddr) && !workloads::is_guest_op(op.kind)) {
+    const GuestHandle& handle = wait_for_handle(op.name_view());
+    addr = handle.addr + op.addr;
+    if (op.kind == OpKind::kTouch && op.size == 0) {
+      touch_bytes = handle.size > op.addr ? handle.size - op.addr : 0;
+    }
+  }
   switch (op.kind) {
     case OpKind::kLoad:
-      access(mmu::VirtAddr{op.addr}, mmu::AccessType::kRead, privilege, op);
+      access(mmu::VirtAddr{addr}, mmu::AccessType::kRead, privilege, op);
       break;
     case OpKind::kStore:
-      access(mmu::VirtAddr{op.addr}, mmu::AccessType::kWrite, privilege, op);
+      access(mmu::VirtAddr{addr}, mmu::AccessType::kWrite, privilege, op);
       break;
     case OpKind::kFetch:
-      access(mmu::VirtAddr{op.addr}, mmu::AccessType::kExecute, privilege, op);
+      access(mmu::VirtAddr{addr}, mmu::AccessType::kExecute, privilege, op);
       break;
     case OpKind::kTouch: {
       const mmu::AccessType type =
           op.has(op_flags::kStore) ? mmu::AccessType::kWrite : mmu::AccessType::kRead;
       const std::uint64_t stride = std::max<std::uint64_t>(op.value, 1);
-      for (std::uint64_t offset = 0; offset < op.size && !platform_.stopping(); offset += stride) {
+      for (std::uint64_t offset = 0; offset < touch_bytes && !platform_.stopping();
+           offset += stride) {
         ++ops_.touch_accesses;
-        access(mmu::VirtAddr{op.addr + offset}, type, privilege, op);
+        access(mmu::VirtAddr{addr + offset}, type, privilege, op);
         if (offset + stride < offset) break;  // the range reaches the end of the address space
       }
       break;
     }
     case OpKind::kInvlpg:
-      unit_.invlpg(mmu::VirtAddr{op.addr});
+      unit_.invlpg(mmu::VirtAddr{addr});
       advance(latency.invlpg, cycles_.invalidation);
       break;
     case OpKind::kMovCr3: {
@@ -721,6 +744,15 @@ void Cpu::execute(const Op& op) {
       }
       break;
     }
+    case OpKind::kIrqEnter:
+      enter_irq_block();
+      break;
+    case OpKind::kIrqExit:
+      exit_irq_block();
+      break;
+    default:
+      execute_guest(op);
+      break;
   }
 }
 

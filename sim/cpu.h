@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <systemc>
 #include <tlm_utils/tlm_quantumkeeper.h>
@@ -30,6 +32,7 @@ namespace mmusim::sim {
 
 class Platform;
 class SimLock;
+struct GuestHandle;
 
 // Thrown inside a CPU's thread to unwind it when the run stops.
 struct StopRun {};
@@ -60,7 +63,10 @@ class Cpu : public sc_core::sc_module {
   [[nodiscard]] bool in_interrupt() const { return in_interrupt_; }
 
   // Kernel services, run in this CPU's thread.
-  void charge(std::uint64_t cycles) { advance(cycles, cycles_.work); }
+  void charge(std::uint64_t cycles) { advance(cycles, cycles_.kernel); }
+  void charge_page_table(std::uint64_t cycles) { advance(cycles, cycles_.page_table); }
+  // Brings global time up to this CPU's time: done before touching shared state.
+  void sync();
   void flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end);
   void flush_tlb_all();
   void lock(SimLock& lock);
@@ -85,6 +91,17 @@ class Cpu : public sc_core::sc_module {
  private:
   void run();
   void execute(const workloads::Op& op);
+  // The guest's API ops (sim/cpu_guest.cpp).
+  void execute_guest(const workloads::Op& op);
+  // The address an op names: a number, or a handle (waited for until some CPU binds it).
+  std::uint64_t guest_address(const workloads::Op& op);
+  GuestHandle& wait_for_handle(std::string_view name);
+  void bind(const workloads::Op& op, GuestHandle handle);
+  // Pages a caller of vmap()/vm_map_ram() allocates for them; empty when one failed.
+  std::vector<mmu::Pfn> caller_pages(std::uint64_t count, int node);
+  void free_caller_pages(GuestHandle* handle, std::uint64_t addr);
+  void enter_irq_block();
+  void exit_irq_block();
   void access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege,
               const workloads::Op& op);
   void kernel_flush(const FlushWork& work, bool remote_flush_event);
@@ -96,7 +113,6 @@ class Cpu : public sc_core::sc_module {
 
   // Time.
   void advance(std::uint64_t cycles, std::uint64_t& category);
-  void sync();
   // Waits (in global time) until `cycle`, taking interrupts on the way.
   void wait_until(std::uint64_t cycle);
   // Waits for `event` (and for IPIs, when interrupts are enabled).
@@ -122,6 +138,9 @@ class Cpu : public sc_core::sc_module {
 
   bool irq_enabled_ = true;
   bool in_interrupt_ = false;
+  bool in_irq_block_ = false;  // between a trace's "irq {" and "}"
+  bool irq_enabled_before_block_ = true;
+  std::string irq_block_where_;  // the trace position of the open "irq {"
   std::deque<CallRequest> call_queue_;
   bool ipi_pending_ = false;
   std::uint64_t ipi_arrival_ = 0;

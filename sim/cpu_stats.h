@@ -16,6 +16,8 @@ struct OpStats {
   std::array<std::uint64_t, workloads::kNumOpKinds> by_kind{};
   std::uint64_t touch_accesses = 0;
   std::uint64_t failed_edits = 0;
+  std::uint64_t guest_failures = 0;
+  std::uint64_t kernel_faults = 0;
   std::uint64_t total = 0;
 
   template <class V>
@@ -28,6 +30,12 @@ struct OpStats {
     v.count("touch_accesses", touch_accesses, "memory accesses made by touch ops");
     v.count("failed_edits", failed_edits,
             "map/unmap/protect ops the page-table editor refused (see the log)");
+    v.count("guest_failures", guest_failures,
+            "guest ops whose call failed: an allocation or mapping that returned NULL, a "
+            "remap that returned an error, vread/vwrite that reached no page");
+    v.count("kernel_faults", kernel_faults,
+            "kernel accesses to the vmalloc or module area that faulted (each a kernel BUG: "
+            "an access to a freed area or a guard page)");
   }
 };
 
@@ -38,6 +46,7 @@ struct CycleStats {
   std::uint64_t walk = 0;
   std::uint64_t invalidation = 0;
   std::uint64_t page_table = 0;
+  std::uint64_t kernel = 0;
   std::uint64_t flush_send = 0;
   std::uint64_t flush_spin = 0;
   std::uint64_t flush_local = 0;
@@ -56,6 +65,9 @@ struct CycleStats {
     v.cycles("walk", walk, "page walks");
     v.cycles("invalidation", invalidation, "TLB invalidation instructions the ops executed");
     v.cycles("page_table", page_table, "page-table edits (entries written, tables allocated)");
+    v.cycles("kernel", kernel,
+             "the guest's own work: vmalloc's searches, list walks, allocations, zeroing, "
+             "copying and interrupt entry/exit of irq blocks (latency.vmalloc)");
     v.cycles("flush_send", flush_send,
              "initiator of a kernel flush: entering it, queueing calls, sending IPIs or "
              "INVLPGBs, TLBSYNC");

@@ -77,6 +77,15 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
+// lazy_max_pages() as the guest computes it with every CPU online.
+std::uint64_t lazy_max_pages(const vmalloc::VmallocConfig& config, int cpus) {
+  if (config.lazy_max_pages_mode == vmalloc::LazyMaxPages::kFixed) return config.lazy_max_pages;
+  unsigned fls = 0;
+  for (auto n = static_cast<unsigned>(cpus); n != 0; n >>= 1)
+    ++fls;
+  return fls * ((std::uint64_t{32} << 20) >> mmu::kPageShift);
+}
+
 std::uint64_t peak_rss_kib() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
@@ -141,11 +150,23 @@ std::string summarise(const ExperimentConfig& config, const RunOptions& options,
       << fixed(latency["mean"].get<double>(), 0) << " p99 " << with_commas(latency["p99"])
       << " max " << with_commas(latency["max"]) << " cycles\n";
   out << "  faults         " << with_commas(faults) << "; stale TLB hits "
-      << with_commas(stats["sanitizer"]["stale_tlb_hits"]) << "\n";
+      << with_commas(stats["sanitizer"]["stale_tlb_hits"]) << "; VA reuse with stale TLB "
+      << with_commas(stats["sanitizer"]["va_reuse_with_stale_tlb"]) << "\n";
+  if (stats.contains("vmalloc")) {
+    const auto& vm = stats["vmalloc"];
+    const auto& kernel = stats["kernel"];
+    out << "  vmalloc        " << with_commas(vm["areas_allocated"]) << " areas, "
+        << with_commas(vm["lazy_frees"]) << " lazy frees, " << with_commas(vm["purges"])
+        << " purges (" << with_commas(vm["areas_purged"]) << " areas, "
+        << with_commas(vm["pages_purged"]) << " pages), " << with_commas(vm["vmap_blocks_created"])
+        << " vmap blocks; kernel " << with_commas(kernel["warnings"]) << " WARN, "
+        << with_commas(kernel["bugs"]) << " BUG\n";
+  }
   out << "  cycles (busy)  " << with_commas(busy) << ": work " << percent(cycles["work"], busy)
       << ", TLB " << percent(cycles["tlb"], busy) << ", walks " << percent(cycles["walk"], busy)
       << ", invalidation " << percent(cycles["invalidation"], busy) << ", page tables "
-      << percent(cycles["page_table"], busy) << "\n";
+      << percent(cycles["page_table"], busy) << ", guest kernel " << percent(cycles["kernel"], busy)
+      << "\n";
   const std::uint64_t flush_cycles =
       cycles["flush_send"].get<std::uint64_t>() + cycles["flush_spin"].get<std::uint64_t>() +
       cycles["flush_local"].get<std::uint64_t>() + cycles["ipi_handling"].get<std::uint64_t>() +
@@ -231,6 +252,8 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   ordered_json sanitizer = ordered_json::object();
   sanitizer["stale_check"] = config.run.stale_check;
   sanitizer["stale_tlb_hits"] = total.translation.stale_hits;
+  sanitizer["va_reuse_with_stale_tlb"] = platform.va_reuse_with_stale_tlb();
+  sanitizer["va_reuse_stale_entries"] = platform.va_reuse_stale_entries();
   if (const tlb::StaleTracker* tracker = platform.tracker()) {
     const ordered_json counters = stats_to_json(tracker->stats());
     for (const auto& item : counters.items())
@@ -243,6 +266,42 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   shootdowns["targets"] = platform.shootdown_targets().summary();
   shootdowns["flush_call_cycles"] = platform.flush_duration().summary();
   out["shootdowns"] = shootdowns;
+
+  const KernelLog& log = platform.kernel_log();
+  ordered_json kernel = ordered_json::object();
+  kernel["warnings"] = log.warnings;
+  kernel["bugs"] = log.bugs;
+  kernel["messages"] = log.messages;
+  kernel["log"] = log.lines;
+  kernel["log_lines_dropped"] = log.lines_dropped;
+  out["kernel"] = kernel;
+
+  if (platform.guest_used()) {
+    const vmalloc::Vmalloc& guest = platform.guest();
+    ordered_json vm = stats_to_json(guest.stats());
+    ordered_json state = ordered_json::object();
+    state["vmalloc_start"] = mmu::hex(guest.layout().vmalloc_start);
+    state["busy_areas"] = guest.busy_areas();
+    state["vmap_lazy_nr"] = guest.vmap_lazy_nr();
+    state["lazy_max_pages"] = lazy_max_pages(config.vmalloc, platform.cpu_count());
+    state["purge_list_length"] = guest.purge_list_length();
+    state["vmap_block_pages"] = guest.vmap_bbmap_bits();
+    vm["at_end"] = state;
+    Distribution areas;
+    Distribution pages;
+    Distribution flush_pages;
+    for (const vmalloc::PurgeRecord& purge : guest.purge_records()) {
+      areas.record(purge.areas);
+      pages.record(purge.pages);
+      flush_pages.record((purge.flush_end - purge.flush_start) >> mmu::kPageShift);
+    }
+    vm["purge_areas"] = areas.summary();
+    vm["purge_pages"] = pages.summary();
+    vm["purge_flush_range_pages"] = flush_pages.summary();
+    vm["page_alloc"] = stats_to_json(platform.page_allocator().stats());
+    vm["invariants"] = guest.check_invariants().empty() ? "ok" : guest.check_invariants();
+    out["vmalloc"] = vm;
+  }
 
   ordered_json locks = ordered_json::object();
   for (const auto& lock : platform.locks())
@@ -358,6 +417,22 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     if (error.empty()) {
       error = write_file_atomically((dir / "config.json").string(),
                                     config_to_json(config).dump(2) + "\n");
+    }
+    // /proc/vmallocinfo: at the end of the run, and each snapshot a trace asked for.
+    if (error.empty() && platform->guest_used()) {
+      error = write_file_atomically((dir / "vmallocinfo.txt").string(),
+                                    platform->guest().vmallocinfo());
+    }
+    const std::vector<std::string>& snapshots = platform->vmallocinfo_snapshots();
+    for (std::size_t i = 0; i < snapshots.size() && error.empty(); ++i) {
+      error = write_file_atomically(
+          (dir / ("vmallocinfo." + std::to_string(i + 1) + ".txt")).string(), snapshots[i]);
+    }
+    // Snapshots an earlier run left in the folder would read as this run's.
+    for (std::size_t i = snapshots.size() + 1;; ++i) {
+      std::error_code ignored;
+      if (!std::filesystem::remove(dir / ("vmallocinfo." + std::to_string(i) + ".txt"), ignored))
+        break;
     }
     if (!error.empty()) return abandon(error, false);
   }

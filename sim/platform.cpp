@@ -38,6 +38,8 @@ const char* to_string(StopReason reason) {
       return "max_cycles";
     case StopReason::kStaleTlbHit:
       return "stale_tlb_hit";
+    case StopReason::kKernelBug:
+      return "kernel_bug";
     case StopReason::kDeadlock:
       return "deadlock";
     case StopReason::kError:
@@ -51,9 +53,9 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
       config_(config),
       topology_(config.platform),
       memory_(config.platform.memory),
-      frames_(memory_, kReservedLowFrames),
+      pages_(memory_, kReservedLowFrames, config.vmalloc.page_alloc, config.run.seed),
       tracker_(config.run.stale_check ? std::make_unique<tlb::StaleTracker>() : nullptr),
-      editor_(memory_, frames_, config.mmu.mode(), tracker_.get()),
+      editor_(memory_, pages_, config.mmu.mode(), tracker_.get()),
       huge_cursor_(memory_.frame_count()) {
   auto root = editor_.create_root();
   if (!root || !editor_.populate_kernel_half(*root).ok()) {
@@ -68,6 +70,11 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
   }
   current_ = cpus_.front().get();
   kernel_ = std::make_unique<PlatformKernel>(*this);
+  guest_ = std::make_unique<vmalloc::Vmalloc>(
+      *kernel_, pages_,
+      vmalloc::make_layout(static_cast<int>(config.mmu.paging_levels), config.vmalloc.kaslr,
+                           config.run.seed),
+      config.vmalloc, config.latency.vmalloc);
 }
 
 Platform::~Platform() = default;
@@ -116,7 +123,7 @@ mmu::EditResult Platform::edit(const Op& op) {
     std::vector<mmu::Pfn> frames;
     frames.reserve(op.size >> mmu::kPageShift);
     for (std::uint64_t i = 0; i < (op.size >> mmu::kPageShift); ++i) {
-      auto frame = frames_.allocate_frame(0);
+      auto frame = pages_.allocate_frame(0);
       if (!frame) return mmu::EditResult{mmu::EditStatus::kOutOfMemory, 0, 0, va};
       frames.push_back(*frame);
     }
@@ -146,6 +153,30 @@ mmu::EditResult Platform::edit(const Op& op) {
 
 void Platform::boot(const std::vector<Op>& ops) {
   for (const Op& op : ops) {
+    if (op.kind == OpKind::kVmAreaAddEarly || op.kind == OpKind::kVmAreaRegisterEarly) {
+      // The caller's static vm_struct, as percpu's first chunk passes one.
+      note_guest_used();
+      vmalloc::VmStruct& vm = caller_vm_struct();
+      vm.flags = vmalloc::vm_flags::kAlloc;
+      vm.size = op.size;
+      const std::uint64_t bugs = kernel_log_.bugs;
+      if (op.kind == OpKind::kVmAreaAddEarly) {
+        vm.addr = op.addr;
+        guest_->vm_area_add_early(&vm);
+      } else {
+        guest_->vm_area_register_early(&vm, op.align == 0 ? 1 : op.align);
+        GuestHandle handle;
+        handle.addr = vm.addr;
+        handle.size = vm.size;
+        handle.vm = &vm;
+        bind_handle(op.name_view(), std::move(handle));
+      }
+      if (kernel_log_.bugs != bugs) {
+        throw std::invalid_argument("boot op '" + workloads::format_op(op) +
+                                    "' failed: " + kernel_log_.lines.back());
+      }
+      continue;
+    }
     const mmu::EditResult result = edit(op);
     if (!result.ok()) {
       throw std::invalid_argument("boot op '" + workloads::format_op(op) +
@@ -153,6 +184,59 @@ void Platform::boot(const std::vector<Op>& ops) {
                                   mmu::hex(result.failed_at.value()));
     }
   }
+  guest_->vmalloc_init();
+}
+
+GuestHandle* Platform::find_handle(std::string_view name) {
+  auto it = handles_.find(name);
+  return it == handles_.end() ? nullptr : &it->second;
+}
+
+GuestHandle& Platform::bind_handle(std::string_view name, GuestHandle handle) {
+  auto it = handles_.find(name);
+  if (it == handles_.end()) it = handles_.emplace(std::string(name), GuestHandle{}).first;
+  it->second = std::move(handle);
+  handle_bound_event_.notify(sc_core::SC_ZERO_TIME);
+  return it->second;
+}
+
+void Platform::kernel_log_line(const std::string& text) {
+  const bool running = sc_core::sc_is_running();
+  const std::string line = "[" + std::to_string(running ? current_->now() : 0) + "] CPU " +
+                           std::to_string(running ? current_->id() : 0) + ": " + text;
+  if (kernel_log_.lines.size() < KernelLog::kKept) {
+    kernel_log_.lines.push_back(line);
+  } else {
+    ++kernel_log_.lines_dropped;
+  }
+}
+
+void Platform::kernel_warn(const std::string& text) {
+  ++kernel_log_.warnings;
+  kernel_log_line(text);
+  warn("guest: " + text);
+}
+
+void Platform::kernel_bug(const std::string& text) {
+  ++kernel_log_.bugs;
+  kernel_log_line(text);
+  warn("guest: " + text);
+  if (config_.run.stop_on_bug && sc_core::sc_is_running()) {
+    request_stop(StopReason::kKernelBug, text);
+  }
+}
+
+void Platform::kernel_printk(const std::string& text) {
+  ++kernel_log_.messages;
+  kernel_log_line(text);
+}
+
+void Platform::check_va_reuse(std::uint64_t start, std::uint64_t end) {
+  if (!tracker_) return;
+  const std::uint64_t entries = tracker_->stale_entries_in(start, end);
+  if (entries == 0) return;
+  ++va_reuse_;
+  va_reuse_entries_ += entries;
 }
 
 vmalloc::LockId Platform::lock_id(const std::string& name, vmalloc::LockKind kind) {

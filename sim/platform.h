@@ -1,11 +1,13 @@
-// The simulated machine: physical memory and its frame allocator, the page tables of the
+// The simulated machine: physical memory and its page allocator, the page tables of the
 // kernel and of any user address spaces, the stale-translation tracker, the topology, the
-// kernel's locks, and one Cpu module per logical processor. It also holds what the CPUs share
-// about the run itself: the op budget, the stop request, the trace being recorded, the
-// timeline, the shootdown distributions and the first error.
+// kernel's locks, the guest (the vmalloc model) with the handles traces bind its results to,
+// and one Cpu module per logical processor. It also holds what the CPUs share about the run
+// itself: the op budget, the stop request, the trace being recorded, the timeline, the
+// shootdown distributions, the kernel log and the first error.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -25,6 +27,8 @@
 #include "sim/topology.h"
 #include "tlb/stale_tracker.h"
 #include "vmalloc/kernel.h"
+#include "vmalloc/page_alloc.h"
+#include "vmalloc/vmalloc.h"
 #include "workloads/op.h"
 #include "workloads/trace.h"
 
@@ -36,10 +40,31 @@ enum class StopReason : std::uint8_t {
   kMaxOps,
   kMaxCycles,
   kStaleTlbHit,
+  kKernelBug,
   kDeadlock,
   kError,
 };
 [[nodiscard]] const char* to_string(StopReason reason);
+
+// What a trace's handle ($name) is bound to: the address an op returned, and what the caller
+// holds with it (the vm_struct of get_vm_area, the pages it passed to vmap).
+struct GuestHandle {
+  std::uint64_t addr = 0;
+  std::uint64_t size = 0;
+  vmalloc::VmStruct* vm = nullptr;
+  std::vector<vmalloc::VmStruct*> vms;  // pcpu_get_vm_areas
+  std::vector<mmu::Pfn> pages;          // vmap, vm_map_ram: the caller's pages
+};
+
+// The guest kernel's log: WARN()s, BUG()s and messages, counted, with the first few kept.
+struct KernelLog {
+  static constexpr std::size_t kKept = 50;
+  std::uint64_t warnings = 0;
+  std::uint64_t bugs = 0;
+  std::uint64_t messages = 0;
+  std::vector<std::string> lines;  // "[cycle] CPU n: text"
+  std::uint64_t lines_dropped = 0;
+};
 
 class Platform : public sc_core::sc_module {
  public:
@@ -55,6 +80,10 @@ class Platform : public sc_core::sc_module {
   [[nodiscard]] const mmu::PhysMem& memory() const { return memory_; }
   [[nodiscard]] mmu::PageTableEditor& editor() { return editor_; }
   [[nodiscard]] const mmu::PageTableEditor& editor() const { return editor_; }
+  [[nodiscard]] vmalloc::PageAllocator& page_allocator() { return pages_; }
+  [[nodiscard]] const vmalloc::PageAllocator& page_allocator() const { return pages_; }
+  [[nodiscard]] vmalloc::Vmalloc& guest() { return *guest_; }
+  [[nodiscard]] const vmalloc::Vmalloc& guest() const { return *guest_; }
   [[nodiscard]] tlb::StaleTracker* tracker() { return tracker_.get(); }
   [[nodiscard]] const tlb::StaleTracker* tracker() const { return tracker_.get(); }
   [[nodiscard]] mmu::Pfn kernel_root() const { return kernel_root_; }
@@ -66,8 +95,35 @@ class Platform : public sc_core::sc_module {
   mmu::Pfn address_space(std::uint32_t mm);
   // Applies a map, unmap or protect op to the page tables.
   mmu::EditResult edit(const workloads::Op& op);
-  // Runs a workload's boot ops (page-table edits) before time starts.
+  // Runs a workload's boot ops (page-table edits, early vmalloc registrations) before time
+  // starts, then vmalloc_init(). Throws std::invalid_argument when one fails.
   void boot(const std::vector<workloads::Op>& ops);
+
+  // Trace handles. find_handle() returns nullptr for a handle not bound yet; bind_handle()
+  // wakes the CPUs waiting for it.
+  [[nodiscard]] GuestHandle* find_handle(std::string_view name);
+  GuestHandle& bind_handle(std::string_view name, GuestHandle handle);
+  [[nodiscard]] sc_core::sc_event& handle_bound_event() { return handle_bound_event_; }
+  // A vm_struct a caller owns (the static ones early registrations pass); lives as long as
+  // the platform.
+  vmalloc::VmStruct& caller_vm_struct() { return early_vms_.emplace_back(); }
+
+  // The guest kernel's diagnostics, from the CPU running now. A BUG stops the run when
+  // run.stop_on_bug is set.
+  void kernel_warn(const std::string& text);
+  void kernel_bug(const std::string& text);
+  void kernel_printk(const std::string& text);
+  [[nodiscard]] const KernelLog& kernel_log() const { return kernel_log_; }
+  // A virtual range handed out while TLB entries that still translate into it are stale.
+  void check_va_reuse(std::uint64_t start, std::uint64_t end);
+  [[nodiscard]] std::uint64_t va_reuse_with_stale_tlb() const { return va_reuse_; }
+  [[nodiscard]] std::uint64_t va_reuse_stale_entries() const { return va_reuse_entries_; }
+  // /proc/vmallocinfo snapshots the trace asked for, in order.
+  void add_vmallocinfo_snapshot(std::string text) { snapshots_.push_back(std::move(text)); }
+  [[nodiscard]] const std::vector<std::string>& vmallocinfo_snapshots() const { return snapshots_; }
+  // Whether any guest op ran (or was booted): the vmalloc statistics are then written.
+  void note_guest_used() { guest_used_ = true; }
+  [[nodiscard]] bool guest_used() const { return guest_used_; }
 
   // The CPU whose thread runs now (each CPU sets itself whenever its thread resumes).
   void set_current(Cpu* cpu) { current_ = cpu; }
@@ -120,11 +176,12 @@ class Platform : public sc_core::sc_module {
 
  private:
   std::optional<mmu::Pfn> allocate_block(mmu::PageSize size);
+  void kernel_log_line(const std::string& text);
 
   ExperimentConfig config_;
   Topology topology_;
   mmu::PhysMem memory_;
-  mmu::SimpleFrameAllocator frames_;
+  vmalloc::PageAllocator pages_;
   std::unique_ptr<tlb::StaleTracker> tracker_;
   mmu::PageTableEditor editor_;
   mmu::Pfn kernel_root_;
@@ -133,6 +190,15 @@ class Platform : public sc_core::sc_module {
   std::vector<std::unique_ptr<Cpu>> cpus_;
   Cpu* current_ = nullptr;
   std::unique_ptr<vmalloc::Kernel> kernel_;
+  std::unique_ptr<vmalloc::Vmalloc> guest_;
+  std::deque<vmalloc::VmStruct> early_vms_;  // the callers' own vm_structs of boot registrations
+  std::map<std::string, GuestHandle, std::less<>> handles_;
+  sc_core::sc_event handle_bound_event_;
+  KernelLog kernel_log_;
+  std::uint64_t va_reuse_ = 0;
+  std::uint64_t va_reuse_entries_ = 0;
+  std::vector<std::string> snapshots_;
+  bool guest_used_ = false;
   std::map<std::string, vmalloc::LockId> lock_ids_;
   std::vector<std::unique_ptr<SimLock>> locks_;
   workloads::TraceWriter* recorder_ = nullptr;

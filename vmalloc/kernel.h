@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mmu/page_table.h"
 #include "mmu/phys_mem.h"
@@ -36,6 +37,7 @@ class Kernel {
   // Where the caller runs.
   virtual int smp_processor_id() = 0;
   virtual int num_online_cpus() = 0;
+  virtual int numa_node_id() = 0;
   // True in interrupt context (an `irq { ... }` block of a trace, an IPI handler).
   virtual bool in_interrupt() = 0;
 
@@ -59,10 +61,32 @@ class Kernel {
   // A load or store of kernel memory through the current CPU's TLB and page walker.
   virtual AccessResult access(mmu::VirtAddr va, mmu::AccessType type) = 0;
 
-  // The kernel's page tables (init_mm) and the physical memory behind them.
+  // Edits of the kernel's page tables (init_mm), charged as the kernel's page-table code
+  // costs: map 4 KiB pages, clear a range, or only build the tables for a range.
+  virtual mmu::EditResult map_kernel_pages(mmu::VirtAddr va, const std::vector<mmu::Pfn>& pages,
+                                           const mmu::PteFlags& flags) = 0;
+  virtual mmu::EditResult unmap_kernel_range(mmu::VirtAddr va, std::uint64_t bytes) = 0;
+  virtual mmu::EditResult populate_kernel_tables(mmu::VirtAddr va, std::uint64_t bytes,
+                                                 std::vector<mmu::PhysAddr>* ptes) = 0;
+  // Maps one page into user address space `mm` (vm_insert_page).
+  virtual mmu::EditResult map_user_page(std::uint32_t mm, mmu::VirtAddr uaddr, mmu::Pfn page,
+                                        const mmu::PteFlags& flags) = 0;
+
+  // The kernel's page tables (init_mm) for lookups, and the physical memory behind them.
   virtual mmu::PageTableEditor& page_tables() = 0;
   virtual mmu::Pfn kernel_root() = 0;
   virtual mmu::PhysMem& physical_memory() = 0;
+
+  // Diagnostics: WARN() and BUG()/oops text, counted by the machine (a BUG may stop the run),
+  // and kernel log messages (pr_warn, warn_alloc).
+  virtual void warn(const std::string& message) = 0;
+  virtual void bug(const std::string& message) = 0;
+  virtual void printk(const std::string& message) = 0;
+
+  // The coherence check of lazy freeing, called whenever a virtual range is handed out: the
+  // machine counts TLB entries on any CPU that still translate an address in [start, end)
+  // from a page-table entry that has since changed.
+  virtual void check_va_reuse(std::uint64_t start, std::uint64_t end) = 0;
 };
 
 }  // namespace mmusim::vmalloc

@@ -93,7 +93,9 @@ std::string format_op(const Op& op) {
       append_flag(out, op, op_flags::kUser, "user");
       break;
     case OpKind::kTouch:
-      out += ' ' + address(op) + ' ' + std::to_string(op.size);
+      out += ' ' + address(op);
+      // After a handle, no size means the rest of what the handle's op allocated.
+      if (op.size != 0 || !op.has(op_flags::kHandleAddr)) out += ' ' + std::to_string(op.size);
       if (op.value != mmu::kPageBytes) out += " stride=" + std::to_string(op.value);
       append_flag(out, op, op_flags::kStore, "store");
       append_flag(out, op, op_flags::kUser, "user");

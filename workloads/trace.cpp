@@ -258,15 +258,25 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
       positional = 1;
       allowed.words = op_flags::kUser;
       break;
-    case OpKind::kTouch:
-      need(op, words, 2, "ADDR BYTES [stride=BYTES] [store] [user]");
+    case OpKind::kTouch: {
+      const char* usage = "ADDR BYTES [stride=BYTES] [store] [user]";
+      need(op, words, 1, usage);
       address(op, words[1], "address");
-      op.size = byte_count(words[2], "byte count");
       op.value = mmu::kPageBytes;
-      positional = 2;
+      positional = 1;
+      // BYTES may be left out after a handle: the rest of what the handle's op allocated.
+      const bool bytes_given = words.size() > 2 && words[2].find('=') == std::string::npos &&
+                               words[2] != "store" && words[2] != "user";
+      if (bytes_given) {
+        op.size = byte_count(words[2], "byte count");
+        positional = 2;
+      } else if (!op.has(op_flags::kHandleAddr)) {
+        bad(std::string("missing operand (usage: touch ") + usage + ")");
+      }
       allowed.words = op_flags::kStore | op_flags::kUser;
       allowed.stride = true;
       break;
+    }
     case OpKind::kInvlpg:
       need(op, words, 1, "ADDR");
       address(op, words[1], "address");

@@ -15,6 +15,7 @@
 #include "mmu/page_table.h"
 #include "mmu/phys_mem.h"
 #include "vmalloc/kernel.h"
+#include "vmalloc/page_alloc.h"
 
 namespace mmusim::vmalloc::testing {
 
@@ -34,10 +35,11 @@ class FakeKernel final : public Kernel {
     int cpu = 0;
   };
 
-  explicit FakeKernel(int cpus = 1, std::uint64_t memory_bytes = std::uint64_t{256} << 20)
+  explicit FakeKernel(int cpus = 1, std::uint64_t memory_bytes = std::uint64_t{256} << 20,
+                      const PageAllocConfig& page_alloc = {}, std::uint32_t numa_nodes = 1)
       : cpus_(cpus),
-        memory_(mmu::PhysMemConfig{memory_bytes, 1}),
-        frames_(memory_, 256),
+        memory_(mmu::PhysMemConfig{memory_bytes, numa_nodes}),
+        frames_(memory_, 256, page_alloc, 1),
         editor_(memory_, frames_, mmu::PagingMode{4}) {
     root_ = *editor_.create_root();
     editor_.populate_kernel_half(root_);
@@ -46,6 +48,8 @@ class FakeKernel final : public Kernel {
   // Test controls.
   void set_cpu(int cpu) { cpu_ = cpu; }
   void set_interrupt(bool in_irq) { in_irq_ = in_irq; }
+  // The node numa_node_id() reports (the node of the current CPU).
+  void set_numa_node(int node) { node_ = node; }
   // Runs the work queued on `cpu`, in order; returns how many items ran.
   std::size_t run_work(int cpu) {
     std::size_t ran = 0;
@@ -67,11 +71,18 @@ class FakeKernel final : public Kernel {
   [[nodiscard]] const std::vector<Flush>& flushes() const { return flushes_; }
   [[nodiscard]] const std::vector<LockEvent>& lock_events() const { return lock_events_; }
   [[nodiscard]] std::uint64_t cycles() const { return cycles_; }
-  [[nodiscard]] mmu::SimpleFrameAllocator& frames() { return frames_; }
+  [[nodiscard]] PageAllocator& pages() { return frames_; }
+  [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
+  [[nodiscard]] const std::vector<std::string>& bugs() const { return bugs_; }
+  [[nodiscard]] const std::vector<std::string>& messages() const { return messages_; }
+  [[nodiscard]] const std::vector<std::pair<std::uint64_t, std::uint64_t>>& handed_out() const {
+    return handed_out_;
+  }
 
   // Kernel.
   int smp_processor_id() override { return cpu_; }
   int num_online_cpus() override { return cpus_; }
+  int numa_node_id() override { return node_; }
   bool in_interrupt() override { return in_irq_; }
   void charge(std::uint64_t cycles) override { cycles_ += cycles; }
   LockId lock_id(const std::string& name, LockKind) override {
@@ -114,17 +125,45 @@ class FakeKernel final : public Kernel {
     }
     return result;
   }
+  mmu::EditResult map_kernel_pages(mmu::VirtAddr va, const std::vector<mmu::Pfn>& pages,
+                                   const mmu::PteFlags& flags) override {
+    return editor_.map_pages(root_, va, pages, flags);
+  }
+  mmu::EditResult unmap_kernel_range(mmu::VirtAddr va, std::uint64_t bytes) override {
+    return editor_.unmap(root_, va, bytes);
+  }
+  mmu::EditResult populate_kernel_tables(mmu::VirtAddr va, std::uint64_t bytes,
+                                         std::vector<mmu::PhysAddr>* ptes) override {
+    return editor_.populate(root_, va, bytes, ptes);
+  }
+  mmu::EditResult map_user_page(std::uint32_t mm, mmu::VirtAddr uaddr, mmu::Pfn page,
+                                const mmu::PteFlags& flags) override {
+    auto [it, added] = user_roots_.emplace(mm, mmu::Pfn{0});
+    if (added) {
+      it->second = *editor_.create_root();
+      editor_.share_kernel_half(it->second, root_);
+    }
+    return editor_.map(it->second, uaddr, 4096, page, mmu::PageSize::k4K, flags);
+  }
+  [[nodiscard]] mmu::Pfn user_root(std::uint32_t mm) const { return user_roots_.at(mm); }
   mmu::PageTableEditor& page_tables() override { return editor_; }
   mmu::Pfn kernel_root() override { return root_; }
   mmu::PhysMem& physical_memory() override { return memory_; }
+  void warn(const std::string& message) override { warnings_.push_back(message); }
+  void bug(const std::string& message) override { bugs_.push_back(message); }
+  void printk(const std::string& message) override { messages_.push_back(message); }
+  void check_va_reuse(std::uint64_t start, std::uint64_t end) override {
+    handed_out_.emplace_back(start, end);
+  }
 
  private:
   int cpus_;
   int cpu_ = 0;
+  int node_ = 0;
   bool in_irq_ = false;
   std::uint64_t cycles_ = 0;
   mmu::PhysMem memory_;
-  mmu::SimpleFrameAllocator frames_;
+  PageAllocator frames_;
   mmu::PageTableEditor editor_;
   mmu::Pfn root_{0};
   std::map<std::string, LockId> lock_ids_;
@@ -133,6 +172,11 @@ class FakeKernel final : public Kernel {
   std::vector<Flush> flushes_;
   std::vector<LockEvent> lock_events_;
   std::map<int, std::deque<std::function<void()>>> work_;
+  std::map<std::uint32_t, mmu::Pfn> user_roots_;
+  std::vector<std::string> warnings_;
+  std::vector<std::string> bugs_;
+  std::vector<std::string> messages_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> handed_out_;
 };
 
 }  // namespace mmusim::vmalloc::testing

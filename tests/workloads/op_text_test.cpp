@@ -588,6 +588,19 @@ TEST(GuestOpParse, AccessesAndInvlpgTakeHandleAddresses) {
   touch.value = 64;
   touch.flags |= f::kStore;
   EXPECT_EQ(parse_op("touch $buf+4K 16K stride=64 store"), touch);
+  // Without BYTES after a handle: size 0, the rest of what the handle's op allocated.
+  Op whole = at_handle(OpKind::kTouch, "buf", 0, 0);
+  whole.value = 4096;
+  EXPECT_EQ(parse_op("touch $buf"), whole);
+  EXPECT_EQ(format_op(whole), "touch $buf");
+  whole.flags |= f::kStore | f::kUser;
+  whole.value = 64;
+  EXPECT_EQ(parse_op("touch $buf stride=64 store user"), whole);
+  EXPECT_EQ(parse_op("touch $buf 0 stride=64 store user"), whole);
+  EXPECT_EQ(format_op(whole), "touch $buf stride=64 store user");
+  // A number needs its byte count.
+  EXPECT_THROW(parse_op("touch 0x1000"), std::invalid_argument);
+  EXPECT_THROW(parse_op("touch 0x1000 store"), std::invalid_argument);
   EXPECT_EQ(parse_op("invlpg $buf+0x2000"), at_handle(OpKind::kInvlpg, "buf", 0x2000));
   // Edits, invpcid's addr= and the kernel flushes take numbers only.
   EXPECT_THROW(parse_op("map $buf 4K"), std::invalid_argument);

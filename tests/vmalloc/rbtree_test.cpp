@@ -1,0 +1,147 @@
+// The red-black tree under the vmap areas: valid after every insert and erase of a long
+// random sequence, in order, with working neighbour walks.
+#include "vmalloc/rbtree.h"
+
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mmu/random.h"
+
+namespace mmusim::vmalloc {
+namespace {
+
+struct KeyNode : RbNode {
+  explicit KeyNode(std::uint64_t k) : key(k) {}
+  std::uint64_t key;
+};
+
+std::uint64_t key_of(const RbNode* node) {
+  return static_cast<const KeyNode*>(node)->key;
+}
+
+// Descends as the vmap code does and links the node where the descent ends.
+void insert(RbTree& tree, KeyNode* node) {
+  RbNode** link = tree.root_link();
+  RbNode* parent = nullptr;
+  while (*link != nullptr) {
+    parent = *link;
+    link = node->key < key_of(parent) ? &parent->left : &parent->right;
+  }
+  tree.insert(node, parent, link);
+}
+
+std::vector<std::uint64_t> in_order(const RbTree& tree) {
+  std::vector<std::uint64_t> keys;
+  for (RbNode* node = tree.first(); node != nullptr; node = RbTree::next(node)) {
+    keys.push_back(key_of(node));
+  }
+  return keys;
+}
+
+std::vector<std::uint64_t> reverse_order(const RbTree& tree) {
+  std::vector<std::uint64_t> keys;
+  for (RbNode* node = tree.last(); node != nullptr; node = RbTree::prev(node)) {
+    keys.push_back(key_of(node));
+  }
+  return keys;
+}
+
+TEST(RbTree, EmptyTree) {
+  RbTree tree;
+  EXPECT_TRUE(tree.empty());
+  EXPECT_EQ(tree.first(), nullptr);
+  EXPECT_EQ(tree.last(), nullptr);
+  EXPECT_EQ(tree.check(), 1);
+}
+
+TEST(RbTree, AscendingInsertsStayBalanced) {
+  RbTree tree;
+  std::vector<std::unique_ptr<KeyNode>> nodes;
+  for (std::uint64_t key = 0; key < 1023; ++key) {
+    nodes.push_back(std::make_unique<KeyNode>(key));
+    insert(tree, nodes.back().get());
+    ASSERT_GT(tree.check(), 0) << key;
+  }
+  // 1023 nodes: a red-black tree's height is at most 2 log2(n + 1) = 20.
+  int height = 0;
+  for (const auto& node : nodes) {
+    int depth = 0;
+    for (const RbNode* n = node.get(); n != nullptr; n = n->parent)
+      ++depth;
+    height = std::max(height, depth);
+  }
+  EXPECT_LE(height, 20);
+  EXPECT_EQ(tree.size(), 1023u);
+}
+
+TEST(RbTree, StaysValidThroughRandomInsertsAndErases) {
+  RbTree tree;
+  std::map<std::uint64_t, std::unique_ptr<KeyNode>> live;
+  std::set<std::uint64_t> keys;
+  mmu::Rng rng(42, "rbtree-test");
+  for (int step = 0; step < 20000; ++step) {
+    const bool add = live.empty() || rng.below(100) < 55;
+    if (add) {
+      std::uint64_t key = rng.below(1'000'000);
+      while (live.count(key) != 0)
+        key = rng.below(1'000'000);
+      auto node = std::make_unique<KeyNode>(key);
+      insert(tree, node.get());
+      live.emplace(key, std::move(node));
+      keys.insert(key);
+    } else {
+      auto it = live.begin();
+      std::advance(it, static_cast<long>(rng.below(live.size())));
+      tree.erase(it->second.get());
+      keys.erase(it->first);
+      live.erase(it);
+    }
+    ASSERT_GT(tree.check(), 0) << "step " << step;
+    ASSERT_EQ(tree.size(), keys.size());
+    if (step % 500 == 0) {
+      ASSERT_EQ(in_order(tree), std::vector<std::uint64_t>(keys.begin(), keys.end()));
+      ASSERT_EQ(reverse_order(tree), std::vector<std::uint64_t>(keys.rbegin(), keys.rend()));
+    }
+  }
+  // Erase everything in random order.
+  while (!live.empty()) {
+    auto it = live.begin();
+    std::advance(it, static_cast<long>(rng.below(live.size())));
+    tree.erase(it->second.get());
+    live.erase(it);
+    ASSERT_GT(tree.check(), 0);
+  }
+  EXPECT_TRUE(tree.empty());
+}
+
+TEST(RbTree, CheckCatchesBrokenTrees) {
+  RbTree tree;
+  KeyNode a(1), b(2), c(3);
+  insert(tree, &a);
+  insert(tree, &b);
+  insert(tree, &c);
+  ASSERT_GT(tree.check(), 0);
+  // Two reds in a row.
+  RbNode* root = tree.root();
+  root->left->red = true;
+  root->red = true;
+  EXPECT_EQ(tree.check(), -1);
+  root->red = false;
+  // Unequal black heights.
+  root->left->red = false;
+  root->right->red = true;
+  EXPECT_EQ(tree.check(), -1);
+  root->right->red = false;
+  // A wrong parent link.
+  root->left->parent = root->right;
+  EXPECT_EQ(tree.check(), -1);
+}
+
+}  // namespace
+}  // namespace mmusim::vmalloc
