@@ -261,7 +261,7 @@ struct RunConfig {
   std::uint64_t max_cycles = 0;
   bool stale_check = true;
   bool stop_on_stale = false;
-  bool stop_on_bug = true;
+  bool stop_on_bug = false;
 
   template <class V>
   void visit(V& v) {
@@ -282,8 +282,8 @@ struct RunConfig {
     v.boolean("stop_on_stale", stop_on_stale,
               "stop the run at the first stale TLB hit, naming the CPU, address and op");
     v.boolean("stop_on_bug", stop_on_bug,
-              "stop the run when the guest hits a kernel BUG (an oops); otherwise count it "
-              "(kernel.bugs) and go on");
+              "stop the run at the guest's first kernel BUG or oops (stop_reason kernel_bug); "
+              "otherwise count it (kernel.bugs), abandon the failing call and go on");
   }
 };
 

@@ -192,16 +192,16 @@ TEST(GuestHandles, AHandleNobodyBindsEndsTheRunAsADeadlock) {
       << result.stop_detail;
 }
 
-TEST(GuestDiagnostics, VunmapInInterruptIsAKernelBugThatStopsTheRun) {
+TEST(GuestDiagnostics, VunmapInInterruptIsAKernelBugThatCanStopTheRun) {
   const std::string trace = header(1) + "0 vmalloc $a 4096\n0 irq {\n0 vunmap $a\n0 }\n";
-  const auto stopped = run_trace("bug.trace", trace, 1);
+  const auto stopped = run_trace("bug.trace", trace, 1, {"run.stop_on_bug=true"});
   EXPECT_EQ(stopped.stats["sim"]["stop_reason"], "kernel_bug");
   EXPECT_EQ(stopped.stats["kernel"]["bugs"], 1u);
   EXPECT_NE(stopped.stop_detail.find("kernel BUG at mm/vmalloc.c vunmap: BUG_ON(in_interrupt())"),
             std::string::npos)
       << stopped.stop_detail;
 
-  const auto counted = run_trace("bug_go_on.trace", trace, 1, {"run.stop_on_bug=false"});
+  const auto counted = run_trace("bug_go_on.trace", trace, 1);
   EXPECT_EQ(counted.stats["sim"]["stop_reason"], "completed");
   EXPECT_EQ(counted.stats["kernel"]["bugs"], 1u);
   EXPECT_EQ(counted.stats["kernel"]["log"].size(), 1u);
@@ -218,8 +218,9 @@ TEST(GuestDiagnostics, VfreeOfAMisalignedAddressWarnsAndGoesOn) {
 }
 
 TEST(GuestDiagnostics, LoadFromAFreedAreaOopses) {
-  const auto result = run_trace("use_after_free.trace",
-                                header(1) + "0 vmalloc $a 4096\n0 vfree $a\n0 load $a+8\n", 1);
+  const auto result =
+      run_trace("use_after_free.trace", header(1) + "0 vmalloc $a 4096\n0 vfree $a\n0 load $a+8\n",
+                1, {"run.stop_on_bug=true"});
   EXPECT_EQ(result.stats["sim"]["stop_reason"], "kernel_bug");
   EXPECT_EQ(result.stats["total"]["ops"]["kernel_faults"], 1u);
   EXPECT_NE(result.stop_detail.find("BUG: unable to handle kernel paging request at "
@@ -231,8 +232,7 @@ TEST(GuestDiagnostics, LoadFromAFreedAreaOopses) {
 
 TEST(GuestDiagnostics, TouchingTheGuardPageOopses) {
   const auto result =
-      run_trace("guard.trace", header(1) + "0 vmalloc $a 8192\n0 touch $a 12KiB stride=4096\n", 1,
-                {"run.stop_on_bug=false"});
+      run_trace("guard.trace", header(1) + "0 vmalloc $a 8192\n0 touch $a 12KiB stride=4096\n", 1);
   // Two mapped pages, then the guard page.
   EXPECT_EQ(result.stats["total"]["ops"]["touch_accesses"], 3u);
   EXPECT_EQ(result.stats["total"]["ops"]["kernel_faults"], 1u);
