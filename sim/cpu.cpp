@@ -248,7 +248,7 @@ std::uint64_t Cpu::run_flush(const FlushWork& work) {
       if (va + mmu::kPageBytes < va) break;  // the range ends at the top of the address space
     }
   } else {
-    ++shootdown_.nr_tlb_remote_flush_received;
+    if (work.kind == FlushWork::Kind::kFull) ++shootdown_.nr_tlb_remote_flush_received;
     ++shootdown_.full_flushes_executed;
     if (!config.mmu.pge) {
       // Without PGE there are no global entries (and Linux then runs without PCIDs): a CR3
@@ -284,11 +284,17 @@ void Cpu::flush_tlb_all() {
   kernel_flush(work, /*remote_flush_event=*/true);
 }
 
+void Cpu::cpa_flush_range() {
+  FlushWork work;
+  work.kind = FlushWork::Kind::kCpaFull;
+  kernel_flush(work, /*remote_flush_event=*/false);
+}
+
 void Cpu::kernel_flush(const FlushWork& work, bool remote_flush_event) {
   sync();
   const std::uint64_t start = now();
   ++shootdown_.started;
-  ++(work.kind == FlushWork::Kind::kFull ? shootdown_.started_full : shootdown_.started_ranges);
+  ++(work.kind == FlushWork::Kind::kPages ? shootdown_.started_ranges : shootdown_.started_full);
   if (remote_flush_event) ++shootdown_.nr_tlb_remote_flush;
   if (!irq_enabled_ || in_interrupt_) {
     ++shootdown_.flushes_with_irqs_off;
@@ -303,10 +309,10 @@ void Cpu::kernel_flush(const FlushWork& work, bool remote_flush_event) {
                              invlpgb ? 0 : static_cast<std::uint64_t>(platform_.cpu_count() - 1));
   platform_.record_flush_duration(now() - start);
   platform_.timeline().slice(
-      id_, work.kind == FlushWork::Kind::kFull ? "flush (full)" : "flush (pages)", "shootdown",
+      id_, work.kind == FlushWork::Kind::kPages ? "flush (pages)" : "flush (full)", "shootdown",
       start, now() - start,
-      work.kind == FlushWork::Kind::kFull ? ""
-                                          : "{\"pages\":" + std::to_string(work.pages()) + "}");
+      work.kind != FlushWork::Kind::kPages ? ""
+                                           : "{\"pages\":" + std::to_string(work.pages()) + "}");
 }
 
 std::uint64_t Cpu::on_each_cpu(const FlushWork& work) {
@@ -418,7 +424,7 @@ std::uint64_t Cpu::invlpgb_flush(const FlushWork& work) {
     }
   };
   sync();
-  if (work.kind == FlushWork::Kind::kFull) {
+  if (work.kind != FlushWork::Kind::kPages) {
     advance(latency.invlpgb, cycles_.flush_send);
     ++shootdown_.invlpgb_instructions;
     broadcast([](tlb::TranslationUnit& unit) { return unit.invlpgb_all(); });
@@ -580,6 +586,10 @@ void Cpu::run() {
     }
     if (in_irq_block_ && !platform_.stopping()) {
       throw workloads::TraceError(irq_block_where_ + ": 'irq {' is never closed with '}'");
+    }
+    if (!open_spans_.empty() && !platform_.stopping()) {
+      const auto& [name, span] = *open_spans_.begin();
+      throw workloads::TraceError(span.where + ": 'begin " + name + "' is never ended");
     }
     if (!platform_.stopping()) {
       take_interrupts();
@@ -744,6 +754,12 @@ void Cpu::execute(const Op& op) {
       }
       break;
     }
+    case OpKind::kSpanBegin:
+      begin_span(op);
+      break;
+    case OpKind::kSpanEnd:
+      end_span(op);
+      break;
     case OpKind::kIrqEnter:
       enter_irq_block();
       break;
@@ -754,6 +770,32 @@ void Cpu::execute(const Op& op) {
       execute_guest(op);
       break;
   }
+}
+
+void Cpu::begin_span(const Op& op) {
+  const std::string name(op.name_view());
+  if (open_spans_.count(name) != 0) {
+    throw workloads::TraceError(source_->where() + ": span '" + name +
+                                "' is already open on this CPU (since " + open_spans_[name].where +
+                                ")");
+  }
+  open_spans_[name] = OpenSpan{now(), ops_.guest_failures, source_->where()};
+}
+
+void Cpu::end_span(const Op& op) {
+  const std::string name(op.name_view());
+  auto it = open_spans_.find(name);
+  if (it == open_spans_.end()) {
+    throw workloads::TraceError(source_->where() + ": 'end " + name + "' without 'begin " + name +
+                                "' on this CPU");
+  }
+  SpanTotals one;
+  one.count = 1;
+  one.cycles = now() - it->second.start;
+  one.min_cycles = one.max_cycles = one.cycles;
+  (ops_.guest_failures > it->second.failures_at_start ? one.failed : one.passed) = 1;
+  spans_[name].add(one);
+  open_spans_.erase(it);
 }
 
 CpuStats Cpu::stats() const {

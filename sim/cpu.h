@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,8 @@ class Cpu : public sc_core::sc_module {
   [[nodiscard]] std::uint64_t blocked_since() const { return blocked_since_; }
   // Everything the CPU counted, its TLBs' and walker's counters included.
   [[nodiscard]] CpuStats stats() const;
+  // The spans this CPU completed, by name.
+  [[nodiscard]] const std::map<std::string, SpanTotals>& spans() const { return spans_; }
 
   // The CPU's current time: global time plus what it has run ahead.
   [[nodiscard]] std::uint64_t now() const;
@@ -69,6 +72,8 @@ class Cpu : public sc_core::sc_module {
   void sync();
   void flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end);
   void flush_tlb_all();
+  // The flush after a page-attribute change (4.19's cpa_flush_range).
+  void cpa_flush_range();
   void lock(SimLock& lock);
   bool trylock(SimLock& lock);
   void unlock(SimLock& lock);
@@ -100,6 +105,10 @@ class Cpu : public sc_core::sc_module {
   // Pages a caller of vmap()/vm_map_ram() allocates for them; empty when one failed.
   std::vector<mmu::Pfn> caller_pages(std::uint64_t count, int node);
   void free_caller_pages(GuestHandle* handle, std::uint64_t addr);
+  // set_memory_ro/rw/x/nx: 4.19's change_page_attr_set_clr() on kernel pages.
+  void change_page_attr(const workloads::Op& op);
+  void begin_span(const workloads::Op& op);
+  void end_span(const workloads::Op& op);
   void enter_irq_block();
   void exit_irq_block();
   void access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege,
@@ -141,6 +150,13 @@ class Cpu : public sc_core::sc_module {
   bool in_irq_block_ = false;  // between a trace's "irq {" and "}"
   bool irq_enabled_before_block_ = true;
   std::string irq_block_where_;  // the trace position of the open "irq {"
+  struct OpenSpan {
+    std::uint64_t start = 0;
+    std::uint64_t failures_at_start = 0;
+    std::string where;
+  };
+  std::map<std::string, OpenSpan> open_spans_;
+  std::map<std::string, SpanTotals> spans_;
   std::deque<CallRequest> call_queue_;
   bool ipi_pending_ = false;
   std::uint64_t ipi_arrival_ = 0;

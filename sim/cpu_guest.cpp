@@ -97,6 +97,68 @@ void Cpu::free_caller_pages(GuestHandle* handle, std::uint64_t addr) {
   handle->pages.clear();
 }
 
+void Cpu::change_page_attr(const Op& op) {
+  vmalloc::Vmalloc& guest = platform_.guest();
+  std::uint64_t addr = guest_address(op);
+  if ((addr & (vmalloc::kPageSize - 1)) != 0) {
+    addr &= ~(vmalloc::kPageSize - 1);
+    if (platform_.first_time("change_page_attr_set_clr misaligned")) {  // WARN_ON_ONCE
+      platform_.kernel_warn("WARNING: CPU: " + std::to_string(id_) +
+                            " at arch/x86/mm/pageattr.c change_page_attr_set_clr");
+    }
+  }
+  // No other kernel mapping of these pages may keep the old attributes: drop the lazy vmap
+  // aliases first, as 4.19 does on every attribute change.
+  guest.vm_unmap_aliases();
+  sync();
+  mmu::PageTableEditor& editor = platform_.editor();
+  const mmu::Pfn root = platform_.kernel_root();
+  bool changed = false;
+  std::uint64_t entries = 0;
+  for (std::uint64_t i = 0; i < op.value; ++i) {
+    const mmu::VirtAddr va{addr + i * vmalloc::kPageSize};
+    const auto mapping = editor.lookup(root, va);
+    if (!mapping) {
+      platform_.kernel_warn("WARNING: CPU: " + std::to_string(id_) +
+                            " at arch/x86/mm/pageattr.c __cpa_process_fault: CPA: called for "
+                            "zero pte. vaddr = " +
+                            mmu::hex(va.value()) + " cpa->vaddr = " + mmu::hex(addr));
+      break;  // -EFAULT: the pages before it keep their new attributes
+    }
+    mmu::PteFlags flags = mmu::PteFlags::from_leaf(mapping->pte);
+    const mmu::PteFlags old = flags;
+    switch (op.kind) {
+      case OpKind::kSetMemoryRo:
+        flags.writable = false;
+        break;
+      case OpKind::kSetMemoryRw:
+        flags.writable = true;
+        break;
+      case OpKind::kSetMemoryX:
+        flags.no_execute = false;
+        break;
+      default:
+        flags.no_execute = true;
+        break;
+    }
+    if (flags == old) continue;
+    const mmu::EditResult result = editor.protect(
+        root, va, mmu::page_bytes(mapping->size) - va.page_offset(mapping->size), flags);
+    entries += result.entries_written;
+    changed = true;
+  }
+  charge_page_table(entries * platform_.config().latency.pte_write);
+  if (!changed) return;  // CPA_FLUSHTLB unset: nothing to flush
+  if (!irq_enabled_) {
+    platform_.kernel_bug(
+        "kernel BUG at arch/x86/mm/pageattr.c cpa_flush_range: "
+        "BUG_ON(irqs_disabled()) (CPU " +
+        std::to_string(id_) + ")");
+    return;
+  }
+  cpa_flush_range();
+}
+
 void Cpu::enter_irq_block() {
   if (in_irq_block_) {
     throw workloads::TraceError(source_->where() +
@@ -363,6 +425,12 @@ void Cpu::execute_guest(const Op& op) {
       }
       break;
     }
+    case OpKind::kSetMemoryRo:
+    case OpKind::kSetMemoryRw:
+    case OpKind::kSetMemoryX:
+    case OpKind::kSetMemoryNx:
+      change_page_attr(op);
+      break;
     case OpKind::kVmallocinfo:
       // An observer's snapshot: free of simulated time.
       platform_.add_vmallocinfo_snapshot(guest.vmallocinfo());

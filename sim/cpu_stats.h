@@ -39,6 +39,25 @@ struct OpStats {
   }
 };
 
+// The completed spans ("begin NAME" ... "end NAME") of one name.
+struct SpanTotals {
+  std::uint64_t count = 0;
+  std::uint64_t passed = 0;  // no guest call failed inside
+  std::uint64_t failed = 0;
+  std::uint64_t cycles = 0;
+  std::uint64_t min_cycles = ~std::uint64_t{0};
+  std::uint64_t max_cycles = 0;
+
+  void add(const SpanTotals& other) {
+    count += other.count;
+    passed += other.passed;
+    failed += other.failed;
+    cycles += other.cycles;
+    if (other.min_cycles < min_cycles) min_cycles = other.min_cycles;
+    if (other.max_cycles > max_cycles) max_cycles = other.max_cycles;
+  }
+};
+
 struct CycleStats {
   std::uint64_t busy = 0;
   std::uint64_t work = 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <sys/resource.h>
@@ -307,6 +308,39 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   for (const auto& lock : platform.locks())
     locks[lock->name()] = stats_to_json(lock->stats);
   out["locks"] = locks;
+
+  // Spans by name over all CPUs, then (with per_cpu) each CPU's.
+  std::map<std::string, SpanTotals> spans;
+  for (int i = 0; i < platform.cpu_count(); ++i) {
+    for (const auto& [name, totals] : platform.cpu(i).spans())
+      spans[name].add(totals);
+  }
+  auto span_json = [](const SpanTotals& totals) {
+    ordered_json entry = ordered_json::object();
+    entry["count"] = totals.count;
+    entry["passed"] = totals.passed;
+    entry["failed"] = totals.failed;
+    entry["cycles"] = totals.cycles;
+    entry["mean_cycles"] =
+        totals.count == 0 ? 0.0 : static_cast<double>(totals.cycles) / totals.count;
+    entry["min_cycles"] = totals.count == 0 ? 0 : totals.min_cycles;
+    entry["max_cycles"] = totals.max_cycles;
+    return entry;
+  };
+  if (!spans.empty()) {
+    ordered_json all = ordered_json::object();
+    for (const auto& [name, totals] : spans)
+      all[name] = span_json(totals);
+    out["spans"] = all;
+    if (config.output.per_cpu) {
+      for (int i = 0; i < platform.cpu_count(); ++i) {
+        ordered_json mine = ordered_json::object();
+        for (const auto& [name, totals] : platform.cpu(i).spans())
+          mine[name] = span_json(totals);
+        per_cpu[i]["spans"] = mine;
+      }
+    }
+  }
 
   if (config.output.per_cpu) out["per_cpu"] = per_cpu;
   return out;

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,8 @@ class Platform : public sc_core::sc_module {
   void kernel_warn(const std::string& text);
   void kernel_bug(const std::string& text);
   void kernel_printk(const std::string& text);
+  // True the first time it is asked about `site` (the kernel's WARN_ON_ONCE).
+  bool first_time(const std::string& site) { return once_sites_.insert(site).second; }
   [[nodiscard]] const KernelLog& kernel_log() const { return kernel_log_; }
   // A virtual range handed out while TLB entries that still translate into it are stale.
   void check_va_reuse(std::uint64_t start, std::uint64_t end);
@@ -195,6 +198,7 @@ class Platform : public sc_core::sc_module {
   std::map<std::string, GuestHandle, std::less<>> handles_;
   sc_core::sc_event handle_bound_event_;
   KernelLog kernel_log_;
+  std::set<std::string> once_sites_;
   std::uint64_t va_reuse_ = 0;
   std::uint64_t va_reuse_entries_ = 0;
   std::vector<std::string> snapshots_;

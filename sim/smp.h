@@ -15,6 +15,9 @@ struct FlushWork {
   enum class Kind : std::uint8_t {
     kPages,  // do_kernel_range_flush: one INVLPG per 4 KiB page of [start, end)
     kFull,   // do_flush_tlb_all: a global flush
+    // 4.19's __cpa_flush_range (arch/x86/mm/pageattr.c): a global flush on every CPU after a
+    // page-attribute change, whatever the range; Linux counts no vmstat event for it.
+    kCpaFull,
   };
   Kind kind = Kind::kFull;
   std::uint64_t start = 0;

@@ -19,7 +19,8 @@ constexpr std::array<const char*, kNumOpKinds> kNames = {
     "map_kernel_range_noflush", "unmap_kernel_range_noflush", "unmap_kernel_range",
     "vread", "vwrite", "remap_vmalloc_range", "remap_vmalloc_range_partial",
     "pcpu_get_vm_areas", "pcpu_free_vm_areas", "vm_area_add_early", "vm_area_register_early",
-    "vmallocinfo", "irq", "}",
+    "set_memory_ro", "set_memory_rw", "set_memory_x", "set_memory_nx",
+    "vmallocinfo", "irq", "}", "begin", "end",
 };
 // clang-format on
 
@@ -243,6 +244,17 @@ std::string format_op(const Op& op) {
       out += " {";
       break;
     case OpKind::kIrqExit:
+      break;
+    case OpKind::kSetMemoryRo:
+    case OpKind::kSetMemoryRw:
+    case OpKind::kSetMemoryX:
+    case OpKind::kSetMemoryNx:
+      out += ' ' + address(op) + ' ' + std::to_string(op.value);
+      break;
+    case OpKind::kSpanBegin:
+    case OpKind::kSpanEnd:
+      out += ' ';
+      out += op.name_view();
       break;
   }
   return out;

@@ -77,12 +77,22 @@ enum class OpKind : std::uint8_t {
   kPcpuFreeVmAreas,
   kVmAreaAddEarly,
   kVmAreaRegisterEarly,
+  // x86 page attributes of kernel memory (arch/x86/mm/pageattr.c): vm_unmap_aliases(), the
+  // PTE change, then a kernel TLB flush of the range.
+  kSetMemoryRo,
+  kSetMemoryRw,
+  kSetMemoryX,
+  kSetMemoryNx,
   kVmallocinfo,  // writes /proc/vmallocinfo as it is now to the output folder
   // Interrupt context: the ops between "irq {" and "}" run in an interrupt handler.
   kIrqEnter,
   kIrqExit,
+  // Named spans of a CPU's ops ("begin fix_size_alloc_test" ... "end fix_size_alloc_test"):
+  // their simulated time and the guest calls that failed inside are reported per name.
+  kSpanBegin,
+  kSpanEnd,
 };
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kIrqExit) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kSpanEnd) + 1;
 
 // The first and last kinds of the guest's API.
 inline constexpr OpKind kFirstGuestOp = OpKind::kVmalloc;

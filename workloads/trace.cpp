@@ -426,6 +426,21 @@ void parse_operands(Op& op, const std::vector<std::string>& words) {
       if (words.size() != 2 || words[1] != "{") bad("expected 'irq {'");
       positional = 1;
       break;
+    case OpKind::kSetMemoryRo:
+    case OpKind::kSetMemoryRw:
+    case OpKind::kSetMemoryX:
+    case OpKind::kSetMemoryNx:
+      need(op, words, 2, "ADDR PAGES");
+      address(op, words[1], "address");
+      op.value = bounded(words[2], "page count", kMaxPageCount);
+      positional = 2;
+      break;
+    case OpKind::kSpanBegin:
+    case OpKind::kSpanEnd:
+      need(op, words, 1, "NAME");
+      set_name(op, words[1], "span name");
+      positional = 1;
+      break;
     case OpKind::kGetVmArea:
       need(op, words, 2, "$HANDLE SIZE [ioremap] [alloc] [map] [usermap] [noguard]");
       bind_handle(op, words[1]);

@@ -385,6 +385,91 @@ TEST(GuestApi, EveryOpRunsOnceWithoutFailureWarningOrFault) {
   EXPECT_EQ(vm["invariants"], "ok");
 }
 
+TEST(Spans, TimeAndFailuresAreReportedPerName) {
+  const auto result = run_trace("spans.trace", header(2) + R"(0 begin t
+0 compute 1000
+0 end t
+0 begin t
+0 vmalloc $zero 0
+0 end t
+1 begin u
+1 compute 7
+1 end u
+)",
+                                2, {"run.quantum_cycles=0"});
+  ASSERT_EQ(result.error, "");
+  const auto& t = result.stats["spans"]["t"];
+  EXPECT_EQ(t["count"], 2u);
+  EXPECT_EQ(t["passed"], 1u);  // vmalloc(0) returned NULL inside the second
+  EXPECT_EQ(t["failed"], 1u);
+  EXPECT_EQ(t["max_cycles"], 1000u);
+  // vmalloc(0) fails at once: one latency.vmalloc.call (40) entering __vmalloc_node_range.
+  EXPECT_EQ(t["min_cycles"], 40u);
+  EXPECT_EQ(t["cycles"], 1040u);
+  EXPECT_EQ(result.stats["spans"]["u"]["cycles"], 7u);
+  EXPECT_EQ(result.stats["per_cpu"][1]["spans"]["u"]["count"], 1u);
+  EXPECT_FALSE(result.stats["per_cpu"][0]["spans"].contains("u"));
+}
+
+TEST(Spans, UnbalancedSpansAreTraceErrors) {
+  const auto open = run_trace("span_open.trace", header(1) + "0 begin t\n0 compute 1\n", 1);
+  EXPECT_TRUE(open.input_error);
+  EXPECT_NE(open.error.find("span_open.trace:3: 'begin t' is never ended"), std::string::npos)
+      << open.error;
+  const auto stray = run_trace("span_stray.trace", header(1) + "0 end t\n", 1);
+  EXPECT_TRUE(stray.input_error);
+  EXPECT_NE(stray.error.find("span_stray.trace:3: 'end t' without 'begin t' on this CPU"),
+            std::string::npos)
+      << stray.error;
+}
+
+TEST(PageAttributes, SetMemoryRoDropsAliasesFlushesEverythingAndProtects) {
+  // 4.19's change_page_attr_set_clr(): vm_unmap_aliases(), the PTE changes, then
+  // __cpa_flush_range's global flush on every CPU (no vmstat event counted for it).
+  const auto result = run_trace("cpa.trace", header(4) + R"(0 vmalloc_exec $text 8192
+0 fetch $text
+0 set_memory_ro $text 2
+0 fetch $text+4096
+0 store $text
+0 set_memory_ro $text 2
+)",
+                                4);
+  ASSERT_EQ(result.error, "");
+  const auto& stats = result.stats;
+  EXPECT_EQ(stats["vmalloc"]["vm_unmap_aliases"], 2u);
+  const auto& shootdown = stats["total"]["shootdown"];
+  // The second set_memory_ro changes nothing: no flush.
+  EXPECT_EQ(shootdown["started"], 1u);
+  EXPECT_EQ(shootdown["started_full"], 1u);
+  EXPECT_EQ(shootdown["full_flushes_executed"], 4u);
+  EXPECT_EQ(shootdown["nr_tlb_remote_flush_received"], 0u);
+  EXPECT_EQ(shootdown["nr_tlb_remote_flush"], 0u);
+  // Still executable; no longer writable: the store oopses.
+  EXPECT_EQ(stats["total"]["translation"]["faults"]["write_protect"], 1u);
+  EXPECT_EQ(stats["total"]["ops"]["kernel_faults"], 1u);
+  EXPECT_EQ(stats["kernel"]["bugs"], 1u);
+  EXPECT_EQ(stats["memory"]["page_tables"]["leaves_changed"], 2u);
+}
+
+TEST(PageAttributes, MisalignedAddressWarnsOnceAndAUnmappedPageStops) {
+  const auto result = run_trace("cpa_warn.trace", header(1) + R"(0 vmalloc $a 4096
+0 set_memory_nx $a+8 1
+0 set_memory_x $a+8 1
+0 set_memory_ro $a 2
+)",
+                                1);
+  const auto& log = result.stats["kernel"]["log"];
+  ASSERT_EQ(result.stats["kernel"]["warnings"], 2u) << log;
+  EXPECT_NE(log[0].get<std::string>().find("at arch/x86/mm/pageattr.c change_page_attr_set_clr"),
+            std::string::npos);
+  // The guard page after the one page of $a is not mapped.
+  EXPECT_NE(log[1].get<std::string>().find(
+                "CPA: called for zero pte. vaddr = 0xffffc90000001000 cpa->vaddr = "
+                "0xffffc90000000000"),
+            std::string::npos)
+      << log[1];
+}
+
 TEST(GuestConfig, NrCpusBelowThePlatformIsRejected) {
   try {
     (void)parse_config("{}", "test.json", "", {"platform.cpus=8", "vmalloc.nr_cpus=4"});

@@ -64,7 +64,8 @@ constexpr const char* kKnownOps =
     "vm_unmap_aliases, get_vm_area, find_vm_area, remove_vm_area, free_vm_area, alloc_vm_area, "
     "map_kernel_range_noflush, unmap_kernel_range_noflush, unmap_kernel_range, vread, vwrite, "
     "remap_vmalloc_range, remap_vmalloc_range_partial, pcpu_get_vm_areas, pcpu_free_vm_areas, "
-    "vm_area_add_early, vm_area_register_early, vmallocinfo, irq, }";
+    "vm_area_add_early, vm_area_register_early, set_memory_ro, set_memory_rw, set_memory_x, "
+    "set_memory_nx, vmallocinfo, irq, }, begin, end";
 
 constexpr std::uint32_t kAllPageFlags =
     f::kReadOnly | f::kUser | f::kNoExecute | f::kGlobal | f::kWriteThrough | f::kCacheDisable;
@@ -86,10 +87,11 @@ TEST(OpNames, EveryKindHasItsTraceName) {
       "alloc_vm_area", "map_kernel_range_noflush", "unmap_kernel_range_noflush",
       "unmap_kernel_range", "vread", "vwrite", "remap_vmalloc_range",
       "remap_vmalloc_range_partial", "pcpu_get_vm_areas", "pcpu_free_vm_areas",
-      "vm_area_add_early", "vm_area_register_early", "vmallocinfo",
-      "irq", "}"};
+      "vm_area_add_early", "vm_area_register_early",
+      "set_memory_ro", "set_memory_rw", "set_memory_x", "set_memory_nx", "vmallocinfo",
+      "irq", "}", "begin", "end"};
   // clang-format on
-  ASSERT_EQ(kNumOpKinds, 57);
+  ASSERT_EQ(kNumOpKinds, 63);
   ASSERT_EQ(expected.size(), static_cast<std::size_t>(kNumOpKinds));
   for (int k = 0; k < kNumOpKinds; ++k) {
     const OpKind kind = static_cast<OpKind>(k);
@@ -718,6 +720,30 @@ TEST(GuestOpParse, PcpuGetVmAreas) {
   EXPECT_EQ(parse_op("pcpu_get_vm_areas $pcpu 4 32K align=8K stride=1M"), areas);
 }
 
+TEST(GuestOpParse, SetMemoryTakesAnAddressAndAPageCount) {
+  Op ro = at_handle(OpKind::kSetMemoryRo, "text", 0x1000);
+  ro.value = 3;
+  EXPECT_EQ(parse_op("set_memory_ro $text+4K 3"), ro);
+  EXPECT_EQ(format_op(ro), "set_memory_ro $text+0x1000 3");
+  Op nx = at(OpKind::kSetMemoryNx, 0xffffffffa0000000, 0);
+  nx.value = 16;
+  EXPECT_EQ(parse_op("set_memory_nx 0xffffffffa0000000 16"), nx);
+  EXPECT_EQ(parse_op("set_memory_rw $t 1").kind, OpKind::kSetMemoryRw);
+  EXPECT_EQ(parse_op("set_memory_x $t 1").kind, OpKind::kSetMemoryX);
+  EXPECT_THROW(parse_op("set_memory_ro $t"), std::invalid_argument);
+  EXPECT_THROW(parse_op("set_memory_ro $t 4294967296"), std::invalid_argument);
+}
+
+TEST(OpParse, SpansTakeAName) {
+  const Op begin = parse_op("begin fix_size_alloc_test");
+  EXPECT_EQ(begin.kind, OpKind::kSpanBegin);
+  EXPECT_EQ(begin.name_view(), "fix_size_alloc_test");
+  EXPECT_EQ(format_op(begin), "begin fix_size_alloc_test");
+  EXPECT_EQ(format_op(parse_op("end x1")), "end x1");
+  EXPECT_THROW(parse_op("begin"), std::invalid_argument);
+  EXPECT_THROW(parse_op("end 9lives"), std::invalid_argument);
+}
+
 TEST(GuestOpParse, EarlyRegistrations) {
   EXPECT_EQ(parse_op("vm_area_add_early 0xffffc90000000000 64K"),
             at(OpKind::kVmAreaAddEarly, 0xffffc90000000000, 65536));
@@ -1109,6 +1135,17 @@ Op random_op(mmu::Rng& rng) {
     case OpKind::kVmallocinfo:
     case OpKind::kIrqEnter:
     case OpKind::kIrqExit:
+      break;
+    case OpKind::kSetMemoryRo:
+    case OpKind::kSetMemoryRw:
+    case OpKind::kSetMemoryX:
+    case OpKind::kSetMemoryNx:
+      random_address(rng, op);
+      op.value = rng.below(std::uint64_t{1} << 32);
+      break;
+    case OpKind::kSpanBegin:
+    case OpKind::kSpanEnd:
+      op.set_name(random_name(rng));
       break;
     case OpKind::kGetVmArea:
       random_handle(rng, op);

@@ -36,7 +36,8 @@ const std::string kKnown =
     "vm_unmap_aliases, get_vm_area, find_vm_area, remove_vm_area, free_vm_area, alloc_vm_area, "
     "map_kernel_range_noflush, unmap_kernel_range_noflush, unmap_kernel_range, vread, vwrite, "
     "remap_vmalloc_range, remap_vmalloc_range_partial, pcpu_get_vm_areas, pcpu_free_vm_areas, "
-    "vm_area_add_early, vm_area_register_early, vmallocinfo, irq, }";
+    "vm_area_add_early, vm_area_register_early, set_memory_ro, set_memory_rw, set_memory_x, "
+    "set_memory_nx, vmallocinfo, irq, }, begin, end";
 
 // The same for one op line after a valid header: the error is on line 2.
 std::string op_error(const std::string& line) {
