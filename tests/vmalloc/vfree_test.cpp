@@ -25,6 +25,27 @@ TEST(Vfree, FreesPagesAndTheAreaLazily) {
   EXPECT_TRUE(kernel.warnings().empty());
 }
 
+TEST(RemoveVmArea, HandsBackTheVmStructAndFreesTheAreaLazily) {
+  Machine m;
+  auto& [kernel, guest] = m;
+  VmStruct* vm = guest.get_vm_area(2 * kPage, vm_flags::kIoremap);  // [S, S+0x3000) with guard
+  ASSERT_NE(vm, nullptr);
+  ASSERT_EQ(vm->addr, kStart);
+  // remove_vm_area() finds the area by any address inside it, unmaps it and hands the
+  // vm_struct to the caller; the vmap_area stays on the lazy list until a purge.
+  EXPECT_EQ(guest.remove_vm_area(kStart + kPage), vm);
+  EXPECT_EQ(vm->addr, kStart);
+  EXPECT_EQ(guest.find_vm_area(kStart), nullptr);
+  EXPECT_EQ(guest.vmap_lazy_nr(), 3u);
+  EXPECT_EQ(guest.vmallocinfo(),
+            "0xffffc90000000000-0xffffc90000003000   12288 unpurged vm_area\n");
+  // A second removal finds no vm_struct any more.
+  EXPECT_EQ(guest.remove_vm_area(kStart), nullptr);
+  EXPECT_EQ(guest.stats().remove_vm_area, 2u);
+  EXPECT_TRUE(kernel.warnings().empty());
+  EXPECT_TRUE(kernel.bugs().empty());
+}
+
 TEST(Vfree, NullIsANoOp) {
   Machine m;
   auto& [kernel, guest] = m;
