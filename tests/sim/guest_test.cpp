@@ -69,16 +69,18 @@ TEST_P(LazyPurge, FiresOnTheFreeThatCrossesLazyMaxPages) {
   // The first free after which 257 x frees > lazy_max.
   const int trigger = static_cast<int>(lazy_max / 257) + 1;
 
-  const auto before =
-      run_trace("purge_before.trace", alloc_then_free(cpus, trigger, trigger - 1), cpus).stats;
+  const auto before = run_trace("purge_before_" + std::to_string(cpus) + ".trace",
+                                alloc_then_free(cpus, trigger, trigger - 1), cpus)
+                          .stats;
   EXPECT_EQ(before["vmalloc"]["at_end"]["lazy_max_pages"], lazy_max);
   EXPECT_EQ(before["vmalloc"]["lazy_frees"], static_cast<std::uint64_t>(trigger - 1));
   EXPECT_EQ(before["vmalloc"]["purges"], 0u);
   EXPECT_EQ(before["vmalloc"]["at_end"]["vmap_lazy_nr"], 257u * (trigger - 1));
   EXPECT_EQ(before["total"]["shootdown"]["started"], 0u);
 
-  const auto after =
-      run_trace("purge_after.trace", alloc_then_free(cpus, trigger, trigger), cpus).stats;
+  const auto after = run_trace("purge_after_" + std::to_string(cpus) + ".trace",
+                               alloc_then_free(cpus, trigger, trigger), cpus)
+                         .stats;
   const auto& vm = after["vmalloc"];
   EXPECT_EQ(vm["purges"], 1u);
   EXPECT_EQ(vm["purge_flushes"], 1u);
