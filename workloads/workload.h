@@ -28,8 +28,18 @@ struct WorkloadInfo {
 // Every workload kind with a one-paragraph description, for `mmusim list`.
 [[nodiscard]] const std::vector<WorkloadInfo>& workload_catalog();
 
-// Builds the configured workload for a platform of `cpus` CPUs. Throws TraceError for a bad
-// trace and std::invalid_argument when the workload cannot run on that platform.
-std::unique_ptr<Workload> make_workload(const WorkloadConfig& config, int cpus, std::uint64_t seed);
+// Where the guest's vmalloc area lies: [start, end], `end` its last byte as the kernel's
+// VMALLOC_END. The default is 4-level paging without KASLR.
+struct VmallocSpan {
+  std::uint64_t start = 0xffffc90000000000ull;
+  std::uint64_t end = 0xffffe8ffffffffffull;
+};
+
+// Builds the configured workload for a platform of `cpus` CPUs whose guest allocates in
+// `vmalloc` (a generator may foresee where the kernel's allocations must fail). Throws
+// TraceError for a bad trace and std::invalid_argument when the workload cannot run on that
+// platform.
+std::unique_ptr<Workload> make_workload(const WorkloadConfig& config, int cpus, std::uint64_t seed,
+                                        const VmallocSpan& vmalloc = {});
 
 }  // namespace mmusim::workloads
