@@ -291,6 +291,8 @@ struct OutputConfig {
   bool per_cpu = true;
   std::uint64_t timeline_max_events = 1'000'000;
   std::uint64_t timeline_walk_threshold = 200;
+  std::uint64_t sample_interval_cycles = 0;
+  std::uint64_t max_samples = 100'000;
 
   template <class V>
   void visit(V& v) {
@@ -300,6 +302,14 @@ struct OutputConfig {
               "--timeline: events written at most; the file then notes that it was cut");
     v.integer("timeline_walk_threshold", timeline_walk_threshold, std::uint64_t{0},
               std::uint64_t{1} << 32, "--timeline: page walks of at least this many cycles appear");
+    v.integer("sample_interval_cycles", sample_interval_cycles, std::uint64_t{0},
+              std::uint64_t{1} << 40,
+              "record the machine-wide counters gained in every interval of this many cycles "
+              "as stats.json's timeseries (0: no time series)");
+    v.integer("max_samples", max_samples, std::uint64_t{2}, std::uint64_t{10'000'000},
+              "timeseries: samples kept at most; on reaching it the interval doubles and "
+              "neighbouring samples merge pairwise (an even number)");
+    v.check(max_samples % 2 == 0, "max_samples", "must be an even number");
   }
 };
 

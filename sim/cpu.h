@@ -58,6 +58,10 @@ class Cpu : public sc_core::sc_module {
   [[nodiscard]] std::uint64_t blocked_since() const { return blocked_since_; }
   // Everything the CPU counted, its TLBs' and walker's counters included.
   [[nodiscard]] CpuStats stats() const;
+  // Live counters, cheap to read while the CPU runs (stats() copies every structure's).
+  [[nodiscard]] const OpStats& op_stats() const { return ops_; }
+  [[nodiscard]] const CycleStats& cycle_stats() const { return cycles_; }
+  [[nodiscard]] const ShootdownStats& shootdown_stats() const { return shootdown_; }
   // The spans this CPU completed, by name.
   [[nodiscard]] const std::map<std::string, SpanTotals>& spans() const { return spans_; }
 

@@ -14,9 +14,12 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "sim/config_io.h"
+#include "sim/sampler.h"
 #include "sim/stats_io.h"
 #include "sim/time.h"
 #include "sim/version.h"
+#include "vmalloc/layout.h"
+#include "workloads/test_vmalloc.h"
 #include "workloads/workload.h"
 
 namespace mmusim::sim {
@@ -91,6 +94,59 @@ std::uint64_t peak_rss_kib() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::uint64_t>(usage.ru_maxrss);
+}
+
+// What lib/test_vmalloc.c prints, from the spans of each test in simulated time: per CPU that
+// ran it, or per test summed over CPUs when more than 8 ran it (or per-CPU stats are off).
+std::string test_vmalloc_report(const ExperimentConfig& config,
+                                const nlohmann::ordered_json& stats) {
+  const workloads::TestVmallocConfig& test = config.workload.test_vmalloc;
+  const std::uint64_t cpus = config.platform.cpus;
+  const std::uint64_t threads = test.nr_threads == 0 ? cpus : test.nr_threads;
+  const std::uint64_t cycles_per_usec = config.platform.frequency_mhz;
+  auto count = [](const nlohmann::ordered_json& spans, const char* name, const char* key) {
+    return spans.contains(name) ? spans[name][key].get<std::uint64_t>() : std::uint64_t{0};
+  };
+  // A run stopped before any span ended has none.
+  static const nlohmann::ordered_json kNoSpans = nlohmann::ordered_json::object();
+  auto spans_of = [](const nlohmann::ordered_json& section) -> const nlohmann::ordered_json& {
+    return section.contains("spans") ? section["spans"] : kNoSpans;
+  };
+  std::ostringstream out;
+  out << "  test_vmalloc   the module's report in simulated time (avg: a CPU's cycles in the "
+         "test / repeat)\n";
+  auto summary_line = [&](const char* name, std::uint64_t passed, std::uint64_t failed,
+                          std::uint64_t avg_cycles) {
+    out << "    Summary: " << name << " passed: " << passed << " failed: " << failed
+        << " repeat: " << test.test_repeat_count << " loops: " << test.test_loop_count
+        << " avg: " << avg_cycles / cycles_per_usec << " usec\n";
+  };
+  const char* worker = workloads::kTestVmallocWorkerSpan;
+  if (threads <= 8 && stats.contains("per_cpu")) {
+    for (std::uint64_t cpu = 0; cpu < threads; ++cpu) {
+      const auto& spans = spans_of(stats["per_cpu"][cpu]);
+      for (const workloads::TestVmallocCase& c : workloads::kTestVmallocCases) {
+        if ((test.run_test_mask & c.id) == 0) continue;
+        summary_line(c.name, count(spans, c.name, "passed"), count(spans, c.name, "failed"),
+                     count(spans, c.name, "cycles") / test.test_repeat_count);
+      }
+      out << "    All test took CPU" << cpu << "=" << count(spans, worker, "cycles") << " cycles\n";
+    }
+    return out.str();
+  }
+  const auto& spans = spans_of(stats);
+  out << "    (over the " << threads
+      << " CPUs that ran it: passed and failed summed, avg their mean)\n";
+  for (const workloads::TestVmallocCase& c : workloads::kTestVmallocCases) {
+    if ((test.run_test_mask & c.id) == 0) continue;
+    summary_line(c.name, count(spans, c.name, "passed"), count(spans, c.name, "failed"),
+                 count(spans, c.name, "cycles") / threads / test.test_repeat_count);
+  }
+  out << "    All test took " << count(spans, worker, "max_cycles")
+      << " cycles on the slowest CPU, "
+      << fixed(spans.contains(worker) ? spans[worker]["mean_cycles"].get<double>() : 0.0, 0)
+      << " on average\n";
+  return out.str();
 }
 
 std::string summarise(const ExperimentConfig& config, const RunOptions& options,
@@ -178,6 +234,9 @@ std::string summarise(const ExperimentConfig& config, const RunOptions& options,
       << with_commas(cycles["flush_local"]) << ", IPI handlers "
       << with_commas(cycles["ipi_handling"]) << ", wake-ups " << with_commas(cycles["idle_wakeup"])
       << "\n";
+  if (config.workload.kind == workloads::WorkloadKind::kTestVmalloc) {
+    out << test_vmalloc_report(config, stats);
+  }
   if (options.write_outputs) {
     const std::filesystem::path dir(options.out_dir);
     out << "  output         " << (dir / "stats.json").string() << ", "
@@ -343,6 +402,7 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   }
 
   if (config.output.per_cpu) out["per_cpu"] = per_cpu;
+  if (const Sampler* sampler = platform.sampler()) out["timeseries"] = sampler->to_json(end_cycle);
   return out;
 }
 
@@ -350,9 +410,13 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   const SimcontextScope kernel;
   tlm_utils::tlm_quantumkeeper::set_global_quantum(cycles_to_time(config.run.quantum_cycles));
 
-  std::unique_ptr<workloads::Workload> workload = workloads::make_workload(
-      config.workload, static_cast<int>(config.platform.cpus), config.run.seed);
+  const vmalloc::KernelLayout layout = vmalloc::make_layout(
+      static_cast<int>(config.mmu.paging_levels), config.vmalloc.kaslr, config.run.seed);
+  std::unique_ptr<workloads::Workload> workload =
+      workloads::make_workload(config.workload, static_cast<int>(config.platform.cpus),
+                               config.run.seed, {layout.vmalloc_start, layout.vmalloc_end});
   auto platform = std::make_unique<Platform>("platform", config);
+  if (options.progress) platform->set_progress_hook(options.progress);
   const std::vector<workloads::Op> boot = workload->boot_ops();
   platform->boot(boot);
   for (int i = 0; i < platform->cpu_count(); ++i)

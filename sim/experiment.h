@@ -2,6 +2,8 @@
 // simulates to the end, gathers the statistics and writes the output folder.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,10 @@ struct RunOptions {
   std::string record_path;    // write every executed op to this trace (empty: do not)
   std::string timeline_path;  // write a Chrome trace-event timeline (empty: do not)
   bool write_outputs = true;
+  // Called with the ops executed so far and the executing CPU's cycle, every
+  // Platform::kProgressInterval ops, for a progress display. Must not throw; cannot change
+  // the statistics.
+  std::function<void(std::uint64_t ops, std::uint64_t cycles)> progress;
 };
 
 struct RunResult {

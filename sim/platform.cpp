@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "sim/kernel_services.h"
+#include "sim/sampler.h"
 
 namespace mmusim::sim {
 
@@ -75,6 +76,10 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
       vmalloc::make_layout(static_cast<int>(config.mmu.paging_levels), config.vmalloc.kaslr,
                            config.run.seed),
       config.vmalloc, config.latency.vmalloc);
+  if (config.output.sample_interval_cycles != 0) {
+    sampler_ = std::make_unique<Sampler>("sampler", *this, config.output.sample_interval_cycles,
+                                         config.output.max_samples);
+  }
 }
 
 Platform::~Platform() = default;
@@ -279,6 +284,9 @@ void Platform::record_shootdown(std::uint64_t latency, std::uint64_t targets) {
 void Platform::op_executed(int cpu, const Op& op) {
   if (recorder_ != nullptr) recorder_->write(cpu, op);
   ++ops_executed_;
+  if (progress_hook_ && ops_executed_ % kProgressInterval == 0) {
+    progress_hook_(ops_executed_, cpus_[cpu]->now());
+  }
   if (config_.run.max_ops != 0 && ops_executed_ >= config_.run.max_ops) {
     request_stop(StopReason::kMaxOps);
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,8 @@
 #include "workloads/trace.h"
 
 namespace mmusim::sim {
+
+class Sampler;
 
 // Why a run ended.
 enum class StopReason : std::uint8_t {
@@ -144,6 +147,11 @@ class Platform : public sc_core::sc_module {
   [[nodiscard]] std::uint64_t next_flow_id() { return ++flow_ids_; }
   // Called by a CPU for every op it executes: records it and enforces run.max_ops.
   void op_executed(int cpu, const workloads::Op& op);
+  // A progress display's hook: called with the ops so far and the executing CPU's cycle every
+  // kProgressInterval ops (a counter check per op; the hook reads the wall clock itself).
+  static constexpr std::uint64_t kProgressInterval = 65536;
+  using ProgressHook = std::function<void(std::uint64_t ops, std::uint64_t cycles)>;
+  void set_progress_hook(ProgressHook hook) { progress_hook_ = std::move(hook); }
   void cpu_finished();
   [[nodiscard]] bool all_finished() const { return finished_ == cpus_.size(); }
   [[nodiscard]] sc_core::sc_event& all_finished_event() { return all_finished_event_; }
@@ -176,6 +184,8 @@ class Platform : public sc_core::sc_module {
   [[nodiscard]] std::uint64_t warnings_dropped() const { return warnings_dropped_; }
 
   [[nodiscard]] std::uint64_t ops_executed() const { return ops_executed_; }
+  // The time series (output.sample_interval_cycles), or nullptr when off.
+  [[nodiscard]] const Sampler* sampler() const { return sampler_.get(); }
 
  private:
   std::optional<mmu::Pfn> allocate_block(mmu::PageSize size);
@@ -191,6 +201,7 @@ class Platform : public sc_core::sc_module {
   std::map<std::uint32_t, mmu::Pfn> user_spaces_;
   std::uint64_t huge_cursor_;  // large pages are carved downward from the top of memory
   std::vector<std::unique_ptr<Cpu>> cpus_;
+  std::unique_ptr<Sampler> sampler_;
   Cpu* current_ = nullptr;
   std::unique_ptr<vmalloc::Kernel> kernel_;
   std::unique_ptr<vmalloc::Vmalloc> guest_;
@@ -216,6 +227,7 @@ class Platform : public sc_core::sc_module {
   Distribution shootdown_targets_;
   Distribution flush_duration_;
   std::uint64_t ops_executed_ = 0;
+  ProgressHook progress_hook_;
   StopReason stop_reason_ = StopReason::kCompleted;
   std::string stop_detail_;
   std::string error_;

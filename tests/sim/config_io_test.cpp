@@ -193,7 +193,7 @@ TEST(ConfigIo, SchemaListsEveryKeyWithItsDefault) {
   EXPECT_EQ(size->default_value, "16GiB");
   auto kind = find("workload.kind");
   ASSERT_NE(kind, rows.end());
-  EXPECT_EQ(kind->range, "trace, hw_synthetic");
+  EXPECT_EQ(kind->range, "trace, hw_synthetic, test_vmalloc, scenarios");
   for (const SchemaRow& row : rows)
     EXPECT_FALSE(row.description.empty()) << row.key;
 }
