@@ -490,6 +490,12 @@ void check_consistency(const ExperimentConfig& config, std::vector<std::string>&
                        " is below platform.cpus (" + std::to_string(config.platform.cpus) +
                        "): a kernel cannot bring up more CPUs than NR_CPUS");
   }
+  if (config.workload.kind == workloads::WorkloadKind::kTestVmalloc &&
+      config.workload.test_vmalloc.nr_threads > config.platform.cpus) {
+    problems.push_back("workload.test_vmalloc.nr_threads: " +
+                       std::to_string(config.workload.test_vmalloc.nr_threads) +
+                       " is above platform.cpus (" + std::to_string(config.platform.cpus) + ")");
+  }
 }
 
 }  // namespace

@@ -209,8 +209,11 @@ void Cpu::idle_until_everyone_finished() {
   finished_ = true;
   finish_cycle_ = now();
   platform_.cpu_finished();
-  while (!platform_.all_finished() && !platform_.stopping()) {
+  for (;;) {
     sync();
+    // Checked after the sync: the last CPU may have finished while this one caught up with
+    // global time, and then nothing would wake it again.
+    if (platform_.all_finished() || platform_.stopping()) break;
     if (irq_enabled_ && ipi_pending_ && ipi_arrival_ <= now()) {
       handle_ipi(finish_cycle_);
       continue;

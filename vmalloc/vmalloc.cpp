@@ -319,6 +319,21 @@ VmapArea* Vmalloc::alloc_vmap_area(std::uint64_t size, std::uint64_t align, std:
       __insert_vmap_area(va);
       free_vmap_cache_ = va;
       kernel_.unlock(vmap_area_lock_);
+      // 4.19 checks the result only after inserting it (the "addr < vstart" test came in
+      // 5.0): an alignment so large that it wrapped the address past zero oopses here, with
+      // the area left in the tree.
+      if ((va->va_start & (align - 1)) != 0) {
+        bug("alloc_vmap_area", "BUG_ON(!IS_ALIGNED(va->va_start, align))");
+        return nullptr;
+      }
+      if (va->va_start < vstart) {
+        bug("alloc_vmap_area", "BUG_ON(va->va_start < vstart)");
+        return nullptr;
+      }
+      if (va->va_end > vend) {
+        bug("alloc_vmap_area", "BUG_ON(va->va_end > vend)");
+        return nullptr;
+      }
       ++stats_.areas_allocated;
       // Lazy freeing must never hand out a range a TLB may still translate.
       kernel_.check_va_reuse(va->va_start, va->va_end);

@@ -2,7 +2,7 @@
 # when it is missing, then configure and build a folder. Sourced, not executed.
 
 MMUSIM_PACKAGES=(cmake make g++ pkg-config libsystemc-dev libboost-program-options-dev
-                 nlohmann-json3-dev libgtest-dev libbenchmark-dev python3)
+                 nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 python3-matplotlib)
 
 mmusim_log() { printf '%s\n' "$*" >&2; }
 

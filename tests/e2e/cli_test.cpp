@@ -264,6 +264,16 @@ TEST_F(Cli, GuestRunWritesVmallocinfoAndReplaysFromItsRecording) {
             slurp(dir_ / "replayed" / "vmallocinfo.1.txt"));
 }
 
+TEST_F(Cli, SixtyFourCpusFinishTogetherWithoutSystemCWarnings) {
+  // Every CPU must leave its idle loop when the last one finishes, even one that was catching
+  // up with global time at that moment; otherwise the run ends with suspended threads and
+  // SystemC warns about an idle sc_start().
+  const Outcome run =
+      mmusim("--set platform.cpus=64 --set workload.hw_synthetic.accesses_per_cpu=5000 -q");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_EQ(run.err, "");
+}
+
 TEST_F(Cli, FailedRunLeavesThePreviousResultAlone) {
   ASSERT_EQ(mmusim(std::string(kSmall) + " -q").status, 0);
   const std::string before = slurp(dir_ / "out" / "stats.json");

@@ -484,6 +484,20 @@ TEST(GuestConfig, NrCpusBelowThePlatformIsRejected) {
   }
 }
 
+TEST(GuestConfig, TestVmallocThreadsBeyondThePlatformAreRejected) {
+  try {
+    (void)parse_config(
+        "{}", "test.json", "",
+        {"platform.cpus=2", "workload.kind=test_vmalloc", "workload.test_vmalloc.nr_threads=3"});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_NE(e.errors()[0].find("workload.test_vmalloc.nr_threads: 3 is above platform.cpus (2)"),
+              std::string::npos)
+        << e.errors()[0];
+  }
+}
+
 TEST(GuestDeterminism, TheSameTraceGivesTheSameStatistics) {
   const std::string trace = alloc_then_free(4, 40, 40) + "1 vm_map_ram $m 8\n1 vm_unmap_ram $m\n";
   const auto first = run_trace("det.trace", trace, 4).stats;

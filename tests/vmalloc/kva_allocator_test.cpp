@@ -291,6 +291,30 @@ TEST(KvaAllocator, NoWarnSilencesTheFailure) {
   EXPECT_EQ(guest.stats().vmap_allocation_failures, 1u);
 }
 
+TEST(KvaAllocator, AnAlignmentThatWrapsPastZeroIsTheBugOf419) {
+  Machine m;
+  auto& [kernel, guest] = m;
+  // ALIGN(0xffffc90000000000, 2^46): 0xffffc9 << 40 rounded up to a multiple of 0x40 << 40 is
+  // 2^64, i.e. 0. 4.19 only checks for "addr + size < addr", so it searches from 0, finds
+  // no area below VMALLOC_START, inserts [0, 0x2000) and then hits BUG_ON(va_start < vstart).
+  EXPECT_EQ(guest.__vmalloc_node(kPage, std::uint64_t{1} << 46, gfp::kKernel, PageProt::kKernel,
+                                 kNumaNoNode, "align_shift"),
+            0u);
+  ASSERT_EQ(kernel.bugs().size(), 1u);
+  EXPECT_NE(kernel.bugs()[0].find("kernel BUG at mm/vmalloc.c alloc_vmap_area: "
+                                  "BUG_ON(va->va_start < vstart)"),
+            std::string::npos)
+      << kernel.bugs()[0];
+  // The bogus area stays in the tree, as it would in the oopsed kernel.
+  ASSERT_NE(guest.first_area(), nullptr);
+  EXPECT_EQ(guest.first_area()->va_start, 0u);
+  EXPECT_EQ(guest.first_area()->va_end, 0x2000u);
+  // One alignment step lower still fits: ALIGN(S, 2^45) = 0xffffe00000000000.
+  EXPECT_EQ(guest.__vmalloc_node(kPage, std::uint64_t{1} << 45, gfp::kKernel, PageProt::kKernel,
+                                 kNumaNoNode, "align_shift"),
+            0xffffe00000000000u);
+}
+
 TEST(KvaAllocator, EarlyAreasAreBusyAfterInit) {
   // vm_area_register_early() hands out addresses from VMALLOC_START before the allocator
   // exists; vmalloc_init() imports them as busy areas (no guard page is added).
