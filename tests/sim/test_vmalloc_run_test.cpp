@@ -245,20 +245,5 @@ TEST(TestVmallocSettings, TestsThatAreNotModelledAreRejected) {
   }
 }
 
-TEST(TestVmallocSettings, MoreThreadsThanCpusIsRejected) {
-  const ExperimentConfig config = parse_config(
-      "{}", "test.json", "",
-      {"workload.kind=test_vmalloc", "platform.cpus=2", "workload.test_vmalloc.nr_threads=3"});
-  try {
-    (void)run_experiment(config, RunOptions{});
-    FAIL() << "expected std::invalid_argument";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("workload.test_vmalloc.nr_threads: 3 is above "
-                                         "platform.cpus (2)"),
-              std::string::npos)
-        << e.what();
-  }
-}
-
 }  // namespace
 }  // namespace mmusim::sim
