@@ -1,10 +1,13 @@
 // A distribution of recorded values (shootdown latencies, targets per shootdown) with exact,
-// deterministic summary statistics: every value is kept, and percentiles use the nearest-rank
-// definition (the smallest value with at least p% of the values at or below it).
+// deterministic summary statistics. Values are kept as value -> count, so memory grows with the
+// number of distinct values rather than with the run's length; percentiles use the
+// nearest-rank definition (the smallest value with at least p% of the values at or below it).
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,43 +16,80 @@ namespace mmusim::sim {
 
 class Distribution {
  public:
-  void record(std::uint64_t value) { values_.push_back(value); }
-  void merge(const Distribution& other) {
-    values_.insert(values_.end(), other.values_.begin(), other.values_.end());
+  void record(std::uint64_t value) {
+    ++count_;
+    sum_ += value;  // modulo 2^64, like any sum of the values one by one
+    pending_.push_back(value);
+    if (pending_.size() == kPendingMax) settle();
   }
-  [[nodiscard]] std::uint64_t count() const { return values_.size(); }
-  [[nodiscard]] const std::vector<std::uint64_t>& values() const { return values_; }
+  void record(std::uint64_t value, std::uint64_t times) {
+    if (times == 0) return;
+    count_ += times;
+    sum_ += value * times;
+    counts_[value] += times;
+  }
+  void merge(const Distribution& other) {
+    for (const auto& [value, times] : other.counts())
+      record(value, times);
+  }
+  [[nodiscard]] std::uint64_t count() const { return count_; }
+  // Each distinct value with how often it was recorded, in increasing order of value.
+  [[nodiscard]] const std::map<std::uint64_t, std::uint64_t>& counts() const {
+    settle();
+    return counts_;
+  }
 
   // {"count", "mean", "min", "p50", "p90", "p99", "max"}; zeros when empty.
   [[nodiscard]] nlohmann::ordered_json summary() const {
+    const auto& counts = this->counts();
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    std::vector<std::uint64_t> sorted = values_;
-    std::sort(sorted.begin(), sorted.end());
-    std::uint64_t sum = 0;
-    for (std::uint64_t v : sorted)
-      sum += v;
-    out["count"] = sorted.size();
-    out["mean"] = sorted.empty() ? 0.0 : static_cast<double>(sum) / sorted.size();
-    out["min"] = sorted.empty() ? 0 : sorted.front();
-    out["p50"] = percentile(sorted, 50);
-    out["p90"] = percentile(sorted, 90);
-    out["p99"] = percentile(sorted, 99);
-    out["max"] = sorted.empty() ? 0 : sorted.back();
+    out["count"] = count_;
+    out["mean"] = count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_);
+    out["min"] = counts.empty() ? 0 : counts.begin()->first;
+    out["p50"] = percentile(50);
+    out["p90"] = percentile(90);
+    out["p99"] = percentile(99);
+    out["max"] = counts.empty() ? 0 : counts.rbegin()->first;
     return out;
   }
 
-  // Nearest rank on sorted values: the value at rank ceil(p / 100 * n), 1-based.
-  [[nodiscard]] static std::uint64_t percentile(const std::vector<std::uint64_t>& sorted,
-                                                unsigned p) {
-    if (sorted.empty()) return 0;
-    const std::uint64_t n = sorted.size();
-    std::uint64_t rank = (p * n + 99) / 100;
+  // Nearest rank: the value at rank ceil(p / 100 * n), 1-based, in increasing order.
+  [[nodiscard]] std::uint64_t percentile(unsigned p) const {
+    if (count_ == 0) return 0;
+    std::uint64_t rank = (p * count_ + 99) / 100;
     if (rank == 0) rank = 1;
-    return sorted[rank - 1];
+    std::uint64_t seen = 0;
+    for (const auto& [value, times] : counts()) {
+      seen += times;
+      if (seen >= rank) return value;
+    }
+    return counts_.rbegin()->first;
   }
 
  private:
-  std::vector<std::uint64_t> values_;
+  // Recording is on the simulation's hot path (a shootdown records twice), so values wait in
+  // a small buffer and are counted a sorted batch at a time: one map update per distinct value
+  // of the batch instead of one per value.
+  static constexpr std::size_t kPendingMax = 4096;
+
+  void settle() const {
+    std::sort(pending_.begin(), pending_.end());
+    for (std::size_t i = 0; i < pending_.size();) {
+      std::size_t j = i + 1;
+      while (j < pending_.size() && pending_[j] == pending_[i])
+        ++j;
+      counts_[pending_[i]] += j - i;
+      i = j;
+    }
+    pending_.clear();
+  }
+
+  // Both hold recorded values: settle() moves them from one to the other without changing
+  // what the distribution is, so the accessors that need them counted stay const.
+  mutable std::vector<std::uint64_t> pending_;
+  mutable std::map<std::uint64_t, std::uint64_t> counts_;
+  std::uint64_t count_ = 0;
+  std::uint64_t sum_ = 0;
 };
 
 }  // namespace mmusim::sim

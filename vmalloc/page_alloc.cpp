@@ -20,22 +20,38 @@ PageAllocator::PageAllocator(const mmu::PhysMem& memory, std::uint64_t reserved_
     const std::uint64_t end = first + memory.node_frame_count(node);
     first = std::max(first, std::min(reserved_frames, end));
     const std::uint64_t split = std::clamp(kDma32LimitFrames, first, end);
-    zones_[node][kZoneDma32] = Zone{first, first, split, {}};
-    zones_[node][kZoneNormal] = Zone{split, split, end, {}};
+    zones_[node][kZoneDma32] = Zone{first, first, split, {}, {}};
+    zones_[node][kZoneNormal] = Zone{split, split, end, {}, {}};
     total_pages_ += end - first;
   }
 }
 
 std::optional<mmu::Pfn> PageAllocator::take(std::uint32_t node, ZoneIndex index) {
   Zone& zone = zones_[node][index];
+  std::uint64_t pfn = 0;
   if (!zone.free.empty()) {
     std::pop_heap(zone.free.begin(), zone.free.end(), std::greater<>());
-    const std::uint64_t pfn = zone.free.back();
+    pfn = zone.free.back();
     zone.free.pop_back();
-    return mmu::Pfn{pfn};
+  } else if (zone.next < zone.end) {
+    pfn = zone.next++;
+    if ((zone.next - zone.begin + 63) / 64 > zone.allocated.size()) zone.allocated.push_back(0);
+  } else {
+    return std::nullopt;
   }
-  if (zone.next < zone.end) return mmu::Pfn{zone.next++};
-  return std::nullopt;
+  zone.allocated[(pfn - zone.begin) / 64] |= std::uint64_t{1} << ((pfn - zone.begin) % 64);
+  return mmu::Pfn{pfn};
+}
+
+const PageAllocator::Zone& PageAllocator::zone_of(mmu::Pfn pfn) const {
+  return zones_[memory_.node_of(pfn)][pfn.value() < kDma32LimitFrames ? kZoneDma32 : kZoneNormal];
+}
+
+bool PageAllocator::is_allocated(mmu::Pfn pfn) const {
+  const Zone& zone = zone_of(pfn);
+  if (pfn.value() < zone.begin || pfn.value() >= zone.next) return false;
+  const std::uint64_t bit = pfn.value() - zone.begin;
+  return (zone.allocated[bit / 64] >> (bit % 64) & 1) != 0;
 }
 
 std::optional<mmu::Pfn> PageAllocator::allocate(bool dma32, int node) {
@@ -48,7 +64,6 @@ std::optional<mmu::Pfn> PageAllocator::allocate(bool dma32, int node) {
     if (!dma32) pfn = take(n, kZoneNormal);
     if (!pfn) pfn = take(n, kZoneDma32);
     if (pfn) {
-      in_use_.insert(pfn->value());
       ++stats_.in_use;
       stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
       return pfn;
@@ -94,7 +109,7 @@ std::optional<mmu::Pfn> PageAllocator::allocate_frame(std::uint32_t node) {
 }
 
 void PageAllocator::free_page(mmu::Pfn pfn) {
-  if (in_use_.erase(pfn.value()) == 0) {
+  if (!is_allocated(pfn)) {
     throw std::logic_error("page allocator: freeing frame " + mmu::hex(pfn.value()) +
                            ", which is not allocated");
   }
@@ -102,6 +117,8 @@ void PageAllocator::free_page(mmu::Pfn pfn) {
   ++stats_.pages_freed;
   const std::uint32_t node = memory_.node_of(pfn);
   Zone& zone = zones_[node][pfn.value() < kDma32LimitFrames ? kZoneDma32 : kZoneNormal];
+  const std::uint64_t bit = pfn.value() - zone.begin;
+  zone.allocated[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
   zone.free.push_back(pfn.value());
   std::push_heap(zone.free.begin(), zone.free.end(), std::greater<>());
 }

@@ -9,7 +9,6 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <unordered_set>
 #include <vector>
 
 #include "mmu/phys_mem.h"
@@ -70,7 +69,7 @@ class PageAllocator final : public mmu::FrameAllocator {
 
   [[nodiscard]] std::uint64_t totalram_pages() const { return total_pages_; }
   [[nodiscard]] std::uint32_t node_of(mmu::Pfn pfn) const { return memory_.node_of(pfn); }
-  [[nodiscard]] bool is_allocated(mmu::Pfn pfn) const { return in_use_.count(pfn.value()) != 0; }
+  [[nodiscard]] bool is_allocated(mmu::Pfn pfn) const;
   [[nodiscard]] const PageAllocStats& stats() const { return stats_; }
 
  private:
@@ -79,10 +78,16 @@ class PageAllocator final : public mmu::FrameAllocator {
     std::uint64_t next = 0;  // bump pointer
     std::uint64_t end = 0;
     std::vector<std::uint64_t> free;  // a min-heap of freed frames
+    // One bit per frame from `begin`, set while the frame is allocated; it covers the frames
+    // below the bump pointer, so it grows with the zone's peak use, not with its size.
+    std::vector<std::uint64_t> allocated;
   };
   enum ZoneIndex { kZoneDma32 = 0, kZoneNormal = 1 };
 
   std::optional<mmu::Pfn> take(std::uint32_t node, ZoneIndex zone);
+  // The zone whose range holds a frame (it may lie below the zone's first frame, in the
+  // reserved frames, or above its bump pointer).
+  [[nodiscard]] const Zone& zone_of(mmu::Pfn pfn) const;
   std::optional<mmu::Pfn> allocate(bool dma32, int node);
   bool inject_failure();
 
@@ -90,7 +95,6 @@ class PageAllocator final : public mmu::FrameAllocator {
   PageAllocConfig config_;
   mmu::Rng rng_;
   std::vector<std::array<Zone, 2>> zones_;  // per node
-  std::unordered_set<std::uint64_t> in_use_;
   std::uint64_t total_pages_ = 0;
   std::uint64_t guest_allocations_ = 0;
   PageAllocStats stats_;

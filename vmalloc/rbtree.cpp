@@ -45,6 +45,11 @@ void RbTree::rotate_left(RbNode* x) {
   }
   y->left = x;
   x->parent = y;
+  // The pair's subtree as a whole is unchanged: only the two rotated nodes' summaries move.
+  if (recompute_ != nullptr) {
+    recompute_(x);
+    recompute_(y);
+  }
 }
 
 void RbTree::rotate_right(RbNode* x) {
@@ -61,6 +66,23 @@ void RbTree::rotate_right(RbNode* x) {
   }
   y->right = x;
   x->parent = y;
+  if (recompute_ != nullptr) {
+    recompute_(x);
+    recompute_(y);
+  }
+}
+
+void RbTree::recompute_to_root(RbNode* node) {
+  if (recompute_ == nullptr) return;
+  for (; node != nullptr; node = node->parent)
+    recompute_(node);
+}
+
+void RbTree::propagate(RbNode* node) {
+  if (recompute_ == nullptr) return;
+  for (; node != nullptr; node = node->parent) {
+    if (!recompute_(node)) break;
+  }
 }
 
 void RbTree::insert(RbNode* node, RbNode* parent, RbNode** link) {
@@ -70,6 +92,7 @@ void RbTree::insert(RbNode* node, RbNode* parent, RbNode** link) {
   node->red = true;
   *link = node;
   ++size_;
+  recompute_to_root(node);
   insert_fixup(node);
 }
 
@@ -159,6 +182,9 @@ void RbTree::erase(RbNode* z) {
   }
   --size_;
   z->parent = z->left = z->right = nullptr;
+  // x_parent is where a node left the tree; the path from it to the root passes through every
+  // node whose subtree changed (y, when it took z's place, included).
+  recompute_to_root(x_parent);
   if (!removed_red) erase_fixup(x, x_parent);
 }
 

@@ -57,12 +57,138 @@ unsigned get_count_order(std::uint64_t x) {
 VmapArea* node_to_va(RbNode* node) {
   return static_cast<VmapArea*>(node);
 }
+const VmapArea* node_to_va(const RbNode* node) {
+  return static_cast<const VmapArea*>(node);
+}
+
+// The area tree's augmentation: an area's subtree summary, from its own gap and end and its
+// children's summaries.
+struct AreaSummary {
+  std::uint64_t areas = 1;
+  std::uint64_t max_gap = 0;
+  std::uint64_t max_end = 0;
+};
+
+AreaSummary summarise(const RbNode* node) {
+  const VmapArea* va = node_to_va(node);
+  AreaSummary summary{1, va->gap_before, va->va_end};
+  for (const RbNode* child : {node->left, node->right}) {
+    if (child == nullptr) continue;
+    const VmapArea* sub = node_to_va(child);
+    summary.areas += sub->subtree_areas;
+    summary.max_gap = std::max(summary.max_gap, sub->subtree_max_gap);
+    summary.max_end = std::max(summary.max_end, sub->subtree_max_end);
+  }
+  return summary;
+}
+
+bool update_area_summary(RbNode* node) {
+  const AreaSummary summary = summarise(node);
+  VmapArea* va = node_to_va(node);
+  const bool changed = summary.areas != va->subtree_areas ||
+                       summary.max_gap != va->subtree_max_gap ||
+                       summary.max_end != va->subtree_max_end;
+  va->subtree_areas = summary.areas;
+  va->subtree_max_gap = summary.max_gap;
+  va->subtree_max_end = summary.max_end;
+  return changed;
+}
 
 std::string hex16(std::uint64_t value) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(value));
   return buf;
 }
+
+// The host's shortcut through alloc_vmap_area()'s walk. Standing at an area `from` with the
+// walk's addr (from's hole is below size: the walk goes on past it), it finds how far the walk
+// would go on, area after area, without anything happening but counting, charging and noting
+// the largest hole in cached_hole_size, and what cached_hole_size then is.
+//
+// The walk goes on past an area after `from` when the hole below it, from ALIGN(previous
+// area's end, align) to its start, is below size: certainly when the area's gap_before is (the
+// hole is never larger). Areas whose gap_before is size or more end the run, to be looked at
+// by the walk itself. So does an area ending above end_limit = vend - size - (align - 1): past
+// it the walk's next step may not fit below vend (or ALIGN() may wrap).
+//
+// Whole subtrees of the area tree are taken from their summaries when that is exact: with
+// align 1 each hole is the gap itself, so the largest gap is what cached_hole_size becomes;
+// with a larger align, when no gap in the subtree exceeds cached_hole_size (no hole can
+// raise it). Otherwise the subtree is entered and its areas looked at one by one, each hole
+// computed exactly. With align 1 that finds the run's end in the tree's height; with a larger
+// align, runs of gaps that alignment shrinks below cached_hole_size cost one visit per area.
+struct AreaRun {
+  VmapArea* stop = nullptr;  // the first area not taken; nullptr: the run reached the list's end
+  std::uint64_t areas = 0;   // how many were taken
+  std::uint64_t cached_hole_size = 0;  // cached_hole_size after them
+};
+
+class AreaRunFinder {
+ public:
+  AreaRunFinder(std::uint64_t size, std::uint64_t align, std::uint64_t end_limit,
+                std::uint64_t cached_hole_size)
+      : size_(size), align_(align), end_limit_(end_limit) {
+    run_.cached_hole_size = cached_hole_size;
+  }
+
+  AreaRun find(VmapArea* from, std::uint64_t addr) {
+    if (from->va_end > end_limit_) {
+      run_.stop = from;
+      return run_;
+    }
+    note_hole(from->va_start, addr);
+    ++run_.areas;
+    // After `from` in address order: its right subtree, then each ancestor it lies to the
+    // left of, with that ancestor's right subtree.
+    RbNode* node = from;
+    if (!take_or_enter(from->right)) return run_;
+    for (;;) {
+      while (node->parent != nullptr && node == node->parent->right)
+        node = node->parent;
+      node = node->parent;
+      if (node == nullptr) {
+        run_.stop = nullptr;
+        return run_;
+      }
+      if (!take_area(node_to_va(node)) || !take_or_enter(node->right)) return run_;
+    }
+  }
+
+ private:
+  void note_hole(std::uint64_t start, std::uint64_t addr) {
+    if (start > addr) run_.cached_hole_size = std::max(run_.cached_hole_size, start - addr);
+  }
+
+  // One area after `from`: false when the run ends at it.
+  bool take_area(VmapArea* va) {
+    if (va->gap_before >= size_ || va->va_end > end_limit_) {
+      run_.stop = va;
+      return false;
+    }
+    // The previous area is in the run: its end is at most end_limit, so ALIGN() cannot wrap.
+    note_hole(va->va_start, align_up(va->list_prev->va_end, align_));
+    ++run_.areas;
+    return true;
+  }
+
+  // A subtree after `from`, whole or area by area: false when the run ends inside it.
+  bool take_or_enter(RbNode* node) {
+    if (node == nullptr) return true;
+    const VmapArea* va = node_to_va(node);
+    if (va->subtree_max_gap < size_ && va->subtree_max_end <= end_limit_ &&
+        (align_ == 1 || va->subtree_max_gap <= run_.cached_hole_size)) {
+      run_.areas += va->subtree_areas;
+      run_.cached_hole_size = std::max(run_.cached_hole_size, va->subtree_max_gap);
+      return true;
+    }
+    return take_or_enter(node->left) && take_area(node_to_va(node)) && take_or_enter(node->right);
+  }
+
+  std::uint64_t size_;
+  std::uint64_t align_;
+  std::uint64_t end_limit_;
+  AreaRun run_;
+};
 
 }  // namespace
 
@@ -77,7 +203,12 @@ mmu::PteFlags pte_flags(PageProt prot) {
 
 Vmalloc::Vmalloc(Kernel& kernel, PageAllocator& pages, const KernelLayout& layout,
                  const VmallocConfig& config, const VmallocCosts& costs)
-    : kernel_(kernel), pages_(pages), layout_(layout), config_(config), costs_(costs) {
+    : kernel_(kernel),
+      pages_(pages),
+      layout_(layout),
+      config_(config),
+      costs_(costs),
+      tree_(&update_area_summary) {
   vmap_area_lock_ = kernel_.lock_id("vmap_area_lock", LockKind::kSpinlock);
   vmap_purge_lock_ = kernel_.lock_id("vmap_purge_lock", LockKind::kMutex);
   vmap_block_tree_lock_ = kernel_.lock_id("vmap_block_tree_lock", LockKind::kSpinlock);
@@ -118,8 +249,13 @@ void Vmalloc::warn(const std::string& function, const std::string& message) {
 }
 
 void Vmalloc::bug(const std::string& function, const std::string& condition) {
-  kernel_.bug("kernel BUG at mm/vmalloc.c " + function + ": " + condition + " (CPU " +
-              std::to_string(kernel_.smp_processor_id()) + ")");
+  oops("kernel BUG at mm/vmalloc.c " + function + ": " + condition + " (CPU " +
+       std::to_string(kernel_.smp_processor_id()) + ")");
+}
+
+void Vmalloc::oops(const std::string& text) {
+  ++oopses_;
+  kernel_.bug(text);
 }
 
 void Vmalloc::warn_alloc(std::uint32_t gfp_mask, const std::string& message) {
@@ -220,10 +356,24 @@ void Vmalloc::__insert_vmap_area(VmapArea* va) {
       return;
     }
   }
+  // The area before it: the parent when it goes to the parent's right, otherwise the parent's
+  // own predecessor. Its gap is set before linking, so that the insert's summary updates
+  // already count it.
+  RbNode* prev_node = parent == nullptr        ? nullptr
+                      : link == &parent->right ? parent
+                                               : RbTree::prev(parent);
+  VmapArea* prev = prev_node != nullptr ? node_to_va(prev_node) : nullptr;
+  va->gap_before = prev != nullptr && va->va_start > prev->va_end ? va->va_start - prev->va_end : 0;
   tree_.insert(va, parent, link);
   // Address-sort the list: right after the area before it in the tree.
-  RbNode* prev = RbTree::prev(va);
-  list_insert_after(va, prev != nullptr ? node_to_va(prev) : nullptr);
+  list_insert_after(va, prev);
+  if (va->list_next != nullptr) update_gap_before(va->list_next);
+}
+
+void Vmalloc::update_gap_before(VmapArea* va) {
+  const VmapArea* prev = va->list_prev;
+  va->gap_before = prev != nullptr && va->va_start > prev->va_end ? va->va_start - prev->va_end : 0;
+  tree_.propagate(va);
 }
 
 VmapArea* Vmalloc::alloc_vmap_area(std::uint64_t size, std::uint64_t align, std::uint64_t vstart,
@@ -292,8 +442,29 @@ VmapArea* Vmalloc::alloc_vmap_area(std::uint64_t size, std::uint64_t align, std:
         if (first == nullptr) found = true;
       }
     }
-    // From there, walk the areas until a hole fits.
+    // From there, walk the areas until a hole fits. The host takes runs of areas the walk
+    // would pass anyway in one step (AreaRunFinder), charging and counting each of them as
+    // the walk does; the walk itself looks at the area where a run ends.
+    const bool skip_runs = !linear_area_search_ && vend >= size && vend - size >= align - 1;
+    const std::uint64_t end_limit = skip_runs ? vend - size - (align - 1) : 0;
     while (!overflow && !found && addr + size > first->va_start && addr + size <= vend) {
+      if (skip_runs) {
+        const AreaRun run =
+            AreaRunFinder(size, align, end_limit, cached_hole_size_).find(first, addr);
+        if (run.areas != 0) {
+          charge(costs_.list_entry * run.areas);
+          stats_.area_search_list_entries += run.areas;
+          cached_hole_size_ = run.cached_hole_size;
+          const VmapArea* last = run.stop != nullptr ? run.stop->list_prev : list_tail_;
+          addr = align_up(last->va_end, align);
+          if (run.stop == nullptr) {
+            found = true;
+            break;
+          }
+          first = run.stop;
+          continue;
+        }
+      }
       charge(costs_.list_entry);
       ++stats_.area_search_list_entries;
       if (addr + cached_hole_size_ < first->va_start) {
@@ -368,8 +539,10 @@ void Vmalloc::__free_vmap_area(VmapArea* va) {
       free_vmap_cache_ = prev != nullptr ? node_to_va(prev) : nullptr;
     }
   }
+  VmapArea* next = va->list_next;
   tree_.erase(va);
   list_remove(va);
+  if (next != nullptr) update_gap_before(next);
   // The highest possible place for percpu areas.
   if (va->va_end > layout_.vmalloc_start && va->va_end <= layout_.vmalloc_end) {
     vmap_area_pcpu_hole_ = std::max(vmap_area_pcpu_hole_, va->va_end);
@@ -430,8 +603,15 @@ bool Vmalloc::__purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end) {
   ++stats_.purges;
   stats_.areas_purged += record.areas;
   stats_.pages_purged += record.pages;
-  purges_.push_back(record);
+  record_purge(record);
   return true;
+}
+
+void Vmalloc::record_purge(const PurgeRecord& record) {
+  if (purges_.size() < kPurgeRecordsKept) purges_.push_back(record);
+  ++purge_summary_.areas[record.areas];
+  ++purge_summary_.pages[record.pages];
+  ++purge_summary_.flush_range_pages[(record.flush_end - record.flush_start) >> kPageShift];
 }
 
 void Vmalloc::try_purge_vmap_area_lazy() {
@@ -835,9 +1015,12 @@ int Vmalloc::vmap_page_range(std::uint64_t start, std::uint64_t end, PageProt pr
     return -22;  // -EINVAL
   }
   const std::uint64_t count = (end - start) >> kPageShift;
-  std::vector<mmu::Pfn> frames(
-      pages.begin(),
-      pages.begin() + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(count, pages.size())));
+  // Only the first `count` pages are mapped; a copy is needed only when there are more.
+  std::vector<mmu::Pfn> first_pages;
+  if (pages.size() > count) {
+    first_pages.assign(pages.begin(), pages.begin() + static_cast<std::ptrdiff_t>(count));
+  }
+  const std::vector<mmu::Pfn>& frames = pages.size() > count ? first_pages : pages;
   const mmu::EditResult result =
       kernel_.map_kernel_pages(mmu::VirtAddr{start}, frames, pte_flags(prot));
   switch (result.status) {
@@ -895,7 +1078,7 @@ std::optional<mmu::Pfn> Vmalloc::vmalloc_to_page(std::uint64_t addr) {
 // Areas with a vm_struct
 
 void Vmalloc::setup_vmalloc_vm(VmStruct* vm, VmapArea* va, std::uint64_t flags,
-                               const std::string& caller) {
+                               std::string_view caller) {
   kernel_.lock(vmap_area_lock_);
   vm->flags = flags;
   vm->addr = va->va_start;
@@ -908,7 +1091,7 @@ void Vmalloc::setup_vmalloc_vm(VmStruct* vm, VmapArea* va, std::uint64_t flags,
 
 VmStruct* Vmalloc::__get_vm_area_node(std::uint64_t size, std::uint64_t align, std::uint64_t flags,
                                       std::uint64_t start, std::uint64_t end, int node,
-                                      std::uint32_t gfp_mask, const std::string& caller) {
+                                      std::uint32_t gfp_mask, std::string_view caller) {
   if (kernel_.in_interrupt()) {
     bug("__get_vm_area_node", "BUG_ON(in_interrupt())");
     return nullptr;
@@ -932,13 +1115,13 @@ VmStruct* Vmalloc::__get_vm_area_node(std::uint64_t size, std::uint64_t align, s
 }
 
 VmStruct* Vmalloc::__get_vm_area(std::uint64_t size, std::uint64_t flags, std::uint64_t start,
-                                 std::uint64_t end, const std::string& caller) {
+                                 std::uint64_t end, std::string_view caller) {
   ++stats_.get_vm_area;
   charge(costs_.call);
   return __get_vm_area_node(size, 1, flags, start, end, kNumaNoNode, gfp::kKernel, caller);
 }
 
-VmStruct* Vmalloc::get_vm_area(std::uint64_t size, std::uint64_t flags, const std::string& caller) {
+VmStruct* Vmalloc::get_vm_area(std::uint64_t size, std::uint64_t flags, std::string_view caller) {
   ++stats_.get_vm_area;
   charge(costs_.call);
   return __get_vm_area_node(size, 1, flags, layout_.vmalloc_start, layout_.vmalloc_end, kNumaNoNode,
@@ -978,7 +1161,7 @@ void Vmalloc::free_vm_area(VmStruct* area) {
 }
 
 VmStruct* Vmalloc::alloc_vm_area(std::uint64_t size, std::vector<mmu::PhysAddr>* ptes,
-                                 const std::string& caller) {
+                                 std::string_view caller) {
   ++stats_.alloc_vm_area;
   charge(costs_.call);
   VmStruct* area = __get_vm_area_node(size, 1, vm_flags::kIoremap, layout_.vmalloc_start,
@@ -1002,7 +1185,7 @@ void Vmalloc::__vunmap(std::uint64_t addr, bool deallocate_pages) {
   VmapArea* va = find_vmap_area(addr);
   if (va == nullptr) {
     // 4.19 reads find_vmap_area(addr)->vm without checking: a NULL dereference.
-    return kernel_.bug(
+    return oops(
         "BUG: unable to handle kernel NULL pointer dereference in __vunmap "
         "(no vmap area covers " +
         hex16(addr) + ") (CPU " + std::to_string(kernel_.smp_processor_id()) + ")");
@@ -1031,9 +1214,8 @@ void Vmalloc::__vfree_deferred(std::uint64_t addr) {
   // The freed object's first word becomes the llist node: a store through the MMU.
   const AccessResult access = kernel_.access(mmu::VirtAddr{addr}, mmu::AccessType::kWrite);
   if (!access.ok) {
-    return kernel_.bug("BUG: unable to handle kernel paging request at " + hex16(addr) +
-                       " in __vfree_deferred (CPU " + std::to_string(kernel_.smp_processor_id()) +
-                       ")");
+    return oops("BUG: unable to handle kernel paging request at " + hex16(addr) +
+                " in __vfree_deferred (CPU " + std::to_string(kernel_.smp_processor_id()) + ")");
   }
   const int cpu = kernel_.smp_processor_id();
   charge(costs_.atomic);
@@ -1079,7 +1261,7 @@ void Vmalloc::vunmap(std::uint64_t addr) {
 }
 
 std::uint64_t Vmalloc::vmap(const std::vector<mmu::Pfn>& pages, std::uint32_t count,
-                            std::uint64_t flags, PageProt prot, const std::string& caller) {
+                            std::uint64_t flags, PageProt prot, std::string_view caller) {
   ++stats_.vmap;
   charge(costs_.call);
   if (count > pages_.totalram_pages()) return 0;
@@ -1149,11 +1331,12 @@ std::uint64_t Vmalloc::__vmalloc_node_range(std::uint64_t size, std::uint64_t al
                                             std::uint64_t start, std::uint64_t end,
                                             std::uint32_t gfp_mask, PageProt prot,
                                             std::uint64_t extra_vm_flags, int node,
-                                            const std::string& caller) {
+                                            std::string_view caller) {
   ++stats_.vmalloc_node_range;
   charge(costs_.call);
   const std::uint64_t real_size = size;
   size = page_align(size);
+  const std::uint64_t oopses = oopses_;
   if (size != 0 && (size >> kPageShift) <= pages_.totalram_pages()) {
     VmStruct* area = __get_vm_area_node(
         size, align, vm_flags::kAlloc | vm_flags::kUninitialized | extra_vm_flags, start, end, node,
@@ -1165,28 +1348,30 @@ std::uint64_t Vmalloc::__vmalloc_node_range(std::uint64_t size, std::uint64_t al
       return addr;
     }
   }
+  // After a BUG the calling task is gone: it reports no allocation failure.
+  if (oopses_ != oopses) return 0;
   warn_alloc(gfp_mask, "vmalloc: allocation failure: " + std::to_string(real_size) + " bytes");
   return 0;
 }
 
 std::uint64_t Vmalloc::__vmalloc_node(std::uint64_t size, std::uint64_t align,
                                       std::uint32_t gfp_mask, PageProt prot, int node,
-                                      const std::string& caller) {
+                                      std::string_view caller) {
   return __vmalloc_node_range(size, align, layout_.vmalloc_start, layout_.vmalloc_end, gfp_mask,
                               prot, 0, node, caller);
 }
 
-std::uint64_t Vmalloc::vmalloc(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc(std::uint64_t size, std::string_view caller) {
   ++stats_.vmalloc;
   return __vmalloc_node(size, 1, gfp::kKernel, PageProt::kKernel, kNumaNoNode, caller);
 }
 
-std::uint64_t Vmalloc::vzalloc(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vzalloc(std::uint64_t size, std::string_view caller) {
   ++stats_.vzalloc;
   return __vmalloc_node(size, 1, gfp::kKernel | gfp::kZero, PageProt::kKernel, kNumaNoNode, caller);
 }
 
-std::uint64_t Vmalloc::vmalloc_user(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc_user(std::uint64_t size, std::string_view caller) {
   ++stats_.vmalloc_user;
   const std::uint64_t ret = __vmalloc_node(size, kShmlba, gfp::kKernel | gfp::kZero,
                                            PageProt::kKernel, kNumaNoNode, caller);
@@ -1196,28 +1381,28 @@ std::uint64_t Vmalloc::vmalloc_user(std::uint64_t size, const std::string& calle
   return ret;
 }
 
-std::uint64_t Vmalloc::vmalloc_node(std::uint64_t size, int node, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc_node(std::uint64_t size, int node, std::string_view caller) {
   ++stats_.vmalloc_node;
   return __vmalloc_node(size, 1, gfp::kKernel, PageProt::kKernel, node, caller);
 }
 
-std::uint64_t Vmalloc::vzalloc_node(std::uint64_t size, int node, const std::string& caller) {
+std::uint64_t Vmalloc::vzalloc_node(std::uint64_t size, int node, std::string_view caller) {
   ++stats_.vzalloc_node;
   return __vmalloc_node(size, 1, gfp::kKernel | gfp::kZero, PageProt::kKernel, node, caller);
 }
 
-std::uint64_t Vmalloc::vmalloc_exec(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc_exec(std::uint64_t size, std::string_view caller) {
   ++stats_.vmalloc_exec;
   return __vmalloc_node(size, 1, gfp::kKernel, PageProt::kKernelExec, kNumaNoNode, caller);
 }
 
-std::uint64_t Vmalloc::vmalloc_32(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc_32(std::uint64_t size, std::string_view caller) {
   ++stats_.vmalloc_32;
   return __vmalloc_node(size, 1, gfp::kDma32 | gfp::kKernel, PageProt::kKernel, kNumaNoNode,
                         caller);
 }
 
-std::uint64_t Vmalloc::vmalloc_32_user(std::uint64_t size, const std::string& caller) {
+std::uint64_t Vmalloc::vmalloc_32_user(std::uint64_t size, std::string_view caller) {
   ++stats_.vmalloc_32_user;
   const std::uint64_t ret = __vmalloc_node(size, 1, gfp::kDma32 | gfp::kKernel | gfp::kZero,
                                            PageProt::kKernel, kNumaNoNode, caller);
@@ -1366,7 +1551,7 @@ int Vmalloc::remap_vmalloc_range_partial(UserVma& vma, std::uint64_t uaddr, std:
     if (uaddr < vma.vm_start || uaddr >= vma.vm_end) return kEfault;
     if (!page) {
       // A size of 0 passes the checks above and then walks past the area in 4.19.
-      kernel_.bug(
+      oops(
           "BUG: unable to handle kernel NULL pointer dereference in vm_insert_page "
           "(remap_vmalloc_range_partial past the mapped pages at " +
           hex16(kaddr) + ")");
@@ -1637,6 +1822,20 @@ std::string Vmalloc::check_invariants() const {
     ++listed;
   }
   if (listed != tree_.size()) return "the area list is shorter than the tree";
+  return check_search_summary();
+}
+
+std::string Vmalloc::check_search_summary() const {
+  for (const VmapArea* va = list_head_; va != nullptr; va = va->list_next) {
+    const VmapArea* prev = va->list_prev;
+    const std::uint64_t gap =
+        prev != nullptr && va->va_start > prev->va_end ? va->va_start - prev->va_end : 0;
+    const AreaSummary summary = summarise(va);
+    if (va->gap_before != gap || va->subtree_areas != summary.areas ||
+        va->subtree_max_gap != summary.max_gap || va->subtree_max_end != summary.max_end) {
+      return "the area tree's search summary is out of date at " + hex16(va->va_start);
+    }
+  }
   return "";
 }
 

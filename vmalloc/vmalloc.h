@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -87,6 +88,16 @@ struct VmapArea : RbNode {
   VmapArea* list_next = nullptr;
   VmapArea* purge_next = nullptr;  // vmap_purge_list (an llist)
   bool lazy = false;               // on vmap_purge_list, waiting for a purge
+
+  // Not the kernel's: what lets the host skip along alloc_vmap_area()'s list walk (the tree
+  // is augmented with them; simulated time still pays for every area walked past).
+  // va_start minus the previous area's va_end: the hole the walk sees below this area with
+  // align 1 (0 for the first area, and for an area overlapping the previous one).
+  std::uint64_t gap_before = 0;
+  // Over this area's subtree: how many areas, the largest gap_before and the largest va_end.
+  std::uint64_t subtree_areas = 1;
+  std::uint64_t subtree_max_gap = 0;
+  std::uint64_t subtree_max_end = 0;
 };
 
 // struct vmap_block.
@@ -109,12 +120,24 @@ struct UserVma {
   bool dont_expand = false;  // VM_DONTEXPAND | VM_DONTDUMP, set on success
 };
 
-// One lazy purge, as the statistics report it.
+// One lazy purge: what it freed and the range it flushed.
 struct PurgeRecord {
   std::uint64_t areas = 0;
   std::uint64_t pages = 0;
   std::uint64_t flush_start = 0;
   std::uint64_t flush_end = 0;
+};
+
+// How often each value occurred (value -> count): a distribution kept exactly in memory that
+// grows with the number of distinct values, not with the run's length.
+using ValueCounts = std::map<std::uint64_t, std::uint64_t>;
+
+// Every purge, summarised: the distributions of areas and pages freed and of the flushed
+// range's pages (flush_end - flush_start, in pages).
+struct PurgeSummary {
+  ValueCounts areas;
+  ValueCounts pages;
+  ValueCounts flush_range_pages;
 };
 
 struct VmallocStats {
@@ -243,25 +266,25 @@ class Vmalloc {
   // The vmalloc family.
   std::uint64_t __vmalloc_node_range(std::uint64_t size, std::uint64_t align, std::uint64_t start,
                                      std::uint64_t end, std::uint32_t gfp_mask, PageProt prot,
-                                     std::uint64_t vm_flags, int node, const std::string& caller);
+                                     std::uint64_t vm_flags, int node, std::string_view caller);
   std::uint64_t __vmalloc_node(std::uint64_t size, std::uint64_t align, std::uint32_t gfp_mask,
-                               PageProt prot, int node, const std::string& caller);
-  std::uint64_t vmalloc(std::uint64_t size, const std::string& caller = "vmalloc");
-  std::uint64_t vzalloc(std::uint64_t size, const std::string& caller = "vzalloc");
-  std::uint64_t vmalloc_user(std::uint64_t size, const std::string& caller = "vmalloc_user");
+                               PageProt prot, int node, std::string_view caller);
+  std::uint64_t vmalloc(std::uint64_t size, std::string_view caller = "vmalloc");
+  std::uint64_t vzalloc(std::uint64_t size, std::string_view caller = "vzalloc");
+  std::uint64_t vmalloc_user(std::uint64_t size, std::string_view caller = "vmalloc_user");
   std::uint64_t vmalloc_node(std::uint64_t size, int node,
-                             const std::string& caller = "vmalloc_node");
+                             std::string_view caller = "vmalloc_node");
   std::uint64_t vzalloc_node(std::uint64_t size, int node,
-                             const std::string& caller = "vzalloc_node");
-  std::uint64_t vmalloc_exec(std::uint64_t size, const std::string& caller = "vmalloc_exec");
-  std::uint64_t vmalloc_32(std::uint64_t size, const std::string& caller = "vmalloc_32");
-  std::uint64_t vmalloc_32_user(std::uint64_t size, const std::string& caller = "vmalloc_32_user");
+                             std::string_view caller = "vzalloc_node");
+  std::uint64_t vmalloc_exec(std::uint64_t size, std::string_view caller = "vmalloc_exec");
+  std::uint64_t vmalloc_32(std::uint64_t size, std::string_view caller = "vmalloc_32");
+  std::uint64_t vmalloc_32_user(std::uint64_t size, std::string_view caller = "vmalloc_32_user");
   void vfree(std::uint64_t addr);
   void vfree_atomic(std::uint64_t addr);
 
   // Mapping pages the caller owns.
   std::uint64_t vmap(const std::vector<mmu::Pfn>& pages, std::uint32_t count, std::uint64_t flags,
-                     PageProt prot, const std::string& caller = "vmap");
+                     PageProt prot, std::string_view caller = "vmap");
   void vunmap(std::uint64_t addr);
   std::uint64_t vm_map_ram(const std::vector<mmu::Pfn>& pages, std::uint32_t count, int node,
                            PageProt prot);
@@ -270,14 +293,14 @@ class Vmalloc {
 
   // Kernel virtual areas.
   VmStruct* __get_vm_area(std::uint64_t size, std::uint64_t flags, std::uint64_t start,
-                          std::uint64_t end, const std::string& caller = "__get_vm_area");
+                          std::uint64_t end, std::string_view caller = "__get_vm_area");
   VmStruct* get_vm_area(std::uint64_t size, std::uint64_t flags,
-                        const std::string& caller = "get_vm_area");
+                        std::string_view caller = "get_vm_area");
   VmStruct* find_vm_area(std::uint64_t addr);
   VmStruct* remove_vm_area(std::uint64_t addr);
   void free_vm_area(VmStruct* area);
   VmStruct* alloc_vm_area(std::uint64_t size, std::vector<mmu::PhysAddr>* ptes,
-                          const std::string& caller = "alloc_vm_area");
+                          std::string_view caller = "alloc_vm_area");
   int map_vm_area(VmStruct* area, PageProt prot, const std::vector<mmu::Pfn>& pages);
   int map_kernel_range_noflush(std::uint64_t addr, std::uint64_t size, PageProt prot,
                                const std::vector<mmu::Pfn>& pages);
@@ -323,12 +346,24 @@ class Vmalloc {
   }
   [[nodiscard]] const KernelLayout& layout() const { return layout_; }
   [[nodiscard]] const VmallocStats& stats() const { return stats_; }
+  // The first kPurgeRecordsKept purges one by one (like the kernel log's first lines), and
+  // every purge summarised.
+  static constexpr std::size_t kPurgeRecordsKept = 64;
   [[nodiscard]] const std::vector<PurgeRecord>& purge_records() const { return purges_; }
+  [[nodiscard]] const PurgeSummary& purge_summary() const { return purge_summary_; }
   // Deferred frees queued on `cpu` and not yet run.
   [[nodiscard]] std::size_t deferred_pending(int cpu) const { return deferred_[cpu].size(); }
   // Whether the books balance: vmap_lazy_nr equals the pages on the purge list, the list and
-  // the tree hold the same areas in address order. Returns "" or what is wrong.
+  // the tree hold the same areas in address order, and the tree's search summaries are right.
+  // Returns "" or what is wrong.
   [[nodiscard]] std::string check_invariants() const;
+  // Whether the area tree's search summaries (VmapArea::gap_before and the subtree fields)
+  // match the areas, whatever else is wrong. Returns "" or the first area where they do not.
+  [[nodiscard]] std::string check_search_summary() const;
+
+  // alloc_vmap_area() walks the busy areas one by one, as 4.19 does (the reference), instead
+  // of skipping along the augmented tree; both give the same results and charges. For tests.
+  void use_linear_area_search(bool linear) { linear_area_search_ = linear; }
 
   // The internal allocator, exposed for tests.
   VmapArea* alloc_vmap_area(std::uint64_t size, std::uint64_t align, std::uint64_t vstart,
@@ -347,6 +382,9 @@ class Vmalloc {
   bool __purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end);
   void try_purge_vmap_area_lazy();
   void purge_vmap_area_lazy();
+  // Sets va->gap_before from the area before it and brings the tree's summaries up to date.
+  void update_gap_before(VmapArea* va);
+  void record_purge(const PurgeRecord& record);
 
   // vmap blocks.
   std::uint64_t addr_to_vb_idx(std::uint64_t addr) const;
@@ -360,8 +398,8 @@ class Vmalloc {
   // Areas with a vm_struct.
   VmStruct* __get_vm_area_node(std::uint64_t size, std::uint64_t align, std::uint64_t flags,
                                std::uint64_t start, std::uint64_t end, int node,
-                               std::uint32_t gfp_mask, const std::string& caller);
-  void setup_vmalloc_vm(VmStruct* vm, VmapArea* va, std::uint64_t flags, const std::string& caller);
+                               std::uint32_t gfp_mask, std::string_view caller);
+  void setup_vmalloc_vm(VmStruct* vm, VmapArea* va, std::uint64_t flags, std::string_view caller);
   std::uint64_t __vmalloc_area_node(VmStruct* area, std::uint32_t gfp_mask, PageProt prot,
                                     int node);
   void __vunmap(std::uint64_t addr, bool deallocate_pages);
@@ -377,6 +415,8 @@ class Vmalloc {
   void charge(std::uint64_t cycles) { kernel_.charge(cycles); }
   void warn(const std::string& function, const std::string& message);
   void bug(const std::string& function, const std::string& condition);
+  // A BUG or oops: the kernel's report. The operation that hit it ends there.
+  void oops(const std::string& text);
   void warn_alloc(std::uint32_t gfp_mask, const std::string& message);
   VmapArea* new_vmap_area();
   void delete_vmap_area(VmapArea* va);
@@ -424,8 +464,12 @@ class Vmalloc {
   // pointer the caller already freed is reported, not dereferenced).
   std::unordered_set<VmStruct*> live_vms_;
 
+  bool linear_area_search_ = false;
+
+  std::uint64_t oopses_ = 0;  // BUGs and oopses reported so far
   VmallocStats stats_;
   std::vector<PurgeRecord> purges_;
+  PurgeSummary purge_summary_;
 };
 
 }  // namespace mmusim::vmalloc

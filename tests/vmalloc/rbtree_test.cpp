@@ -120,6 +120,88 @@ TEST(RbTree, StaysValidThroughRandomInsertsAndErases) {
   EXPECT_TRUE(tree.empty());
 }
 
+// An augmented tree: each node keeps its subtree's node count and largest weight, and the
+// tree keeps them right through inserts, erases (with their rotations) and weight changes.
+struct WeightedNode : RbNode {
+  WeightedNode(std::uint64_t k, std::uint64_t w) : key(k), weight(w) {}
+  std::uint64_t key;
+  std::uint64_t weight;
+  std::uint64_t subtree_nodes = 1;
+  std::uint64_t subtree_max_weight = 0;
+};
+
+WeightedNode* weighted(RbNode* node) {
+  return static_cast<WeightedNode*>(node);
+}
+
+bool recompute_weights(RbNode* node) {
+  WeightedNode* n = weighted(node);
+  std::uint64_t nodes = 1;
+  std::uint64_t max_weight = n->weight;
+  for (RbNode* child : {node->left, node->right}) {
+    if (child == nullptr) continue;
+    nodes += weighted(child)->subtree_nodes;
+    max_weight = std::max(max_weight, weighted(child)->subtree_max_weight);
+  }
+  const bool changed = nodes != n->subtree_nodes || max_weight != n->subtree_max_weight;
+  n->subtree_nodes = nodes;
+  n->subtree_max_weight = max_weight;
+  return changed;
+}
+
+// Recounts every subtree from scratch; returns whether the kept summaries all match.
+bool summaries_match(RbNode* node, std::uint64_t* nodes, std::uint64_t* max_weight) {
+  if (node == nullptr) {
+    *nodes = 0;
+    *max_weight = 0;
+    return true;
+  }
+  std::uint64_t left_nodes = 0, left_max = 0, right_nodes = 0, right_max = 0;
+  const bool children = summaries_match(node->left, &left_nodes, &left_max) &&
+                        summaries_match(node->right, &right_nodes, &right_max);
+  *nodes = left_nodes + right_nodes + 1;
+  *max_weight = std::max({left_max, right_max, weighted(node)->weight});
+  return children && weighted(node)->subtree_nodes == *nodes &&
+         weighted(node)->subtree_max_weight == *max_weight;
+}
+
+TEST(RbTree, AugmentedSummariesFollowEveryChange) {
+  RbTree tree(&recompute_weights);
+  std::map<std::uint64_t, std::unique_ptr<WeightedNode>> live;
+  mmu::Rng rng(7, "rbtree-augmented-test");
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint64_t roll = rng.below(100);
+    if (live.empty() || roll < 50) {
+      std::uint64_t key = rng.below(1'000'000);
+      while (live.count(key) != 0)
+        key = rng.below(1'000'000);
+      auto node = std::make_unique<WeightedNode>(key, rng.below(1000));
+      RbNode** link = tree.root_link();
+      RbNode* parent = nullptr;
+      while (*link != nullptr) {
+        parent = *link;
+        link = key < weighted(parent)->key ? &parent->left : &parent->right;
+      }
+      tree.insert(node.get(), parent, link);
+      live.emplace(key, std::move(node));
+    } else {
+      auto it = live.begin();
+      std::advance(it, static_cast<long>(rng.below(live.size())));
+      if (roll < 85) {
+        tree.erase(it->second.get());
+        live.erase(it);
+      } else {
+        it->second->weight = rng.below(1000);
+        tree.propagate(it->second.get());
+      }
+    }
+    std::uint64_t nodes = 0, max_weight = 0;
+    ASSERT_TRUE(summaries_match(tree.root(), &nodes, &max_weight)) << "step " << step;
+    ASSERT_EQ(nodes, live.size());
+    ASSERT_GT(tree.check(), 0);
+  }
+}
+
 TEST(RbTree, CheckCatchesBrokenTrees) {
   RbTree tree;
   KeyNode a(1), b(2), c(3);

@@ -174,8 +174,8 @@ TEST(VmallocFamily, InInterruptIsABug) {
   EXPECT_EQ(kernel.bugs(),
             (std::vector<std::string>{"kernel BUG at mm/vmalloc.c __get_vm_area_node: "
                                       "BUG_ON(in_interrupt()) (CPU 0)"}));
-  EXPECT_EQ(kernel.messages(),
-            (std::vector<std::string>{"vmalloc: allocation failure: 4096 bytes"}));
+  // The BUG kills the calling task in Linux, so warn_alloc() never prints.
+  EXPECT_TRUE(kernel.messages().empty());
 }
 
 TEST(VmallocFamily, PageFailureGivesEverythingBack) {
