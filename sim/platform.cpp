@@ -176,10 +176,8 @@ void Platform::boot(const std::vector<Op>& ops) {
         handle.vm = &vm;
         bind_handle(op.name_view(), std::move(handle));
       }
-      if (kernel_log_.bugs != bugs) {
-        throw std::invalid_argument("boot op '" + workloads::format_op(op) +
-                                    "' failed: " + kernel_log_.lines.back());
-      }
+      // A BUG at boot is counted like any other; with run.stop_on_bug nothing runs after it.
+      if (kernel_log_.bugs != bugs && stopping()) break;
       continue;
     }
     const mmu::EditResult result = edit(op);
@@ -226,9 +224,7 @@ void Platform::kernel_bug(const std::string& text) {
   ++kernel_log_.bugs;
   kernel_log_line(text);
   warn("guest: " + text);
-  if (config_.run.stop_on_bug && sc_core::sc_is_running()) {
-    request_stop(StopReason::kKernelBug, text);
-  }
+  if (config_.run.stop_on_bug) request_stop(StopReason::kKernelBug, text);
 }
 
 void Platform::kernel_printk(const std::string& text) {
@@ -254,7 +250,10 @@ vmalloc::LockId Platform::lock_id(const std::string& name, vmalloc::LockKind kin
 }
 
 void Platform::cpu_finished() {
-  if (++finished_ == cpus_.size()) all_finished_event_.notify(sc_core::SC_ZERO_TIME);
+  if (++finished_ != cpus_.size()) return;
+  all_finished_event_.notify(sc_core::SC_ZERO_TIME);
+  for (const auto& cpu : cpus_)
+    cpu->wake_all_finished();
 }
 
 bool Platform::detect_deadlock() {
@@ -297,8 +296,12 @@ void Platform::request_stop(StopReason reason, std::string detail) {
   stop_reason_ = reason;
   stop_detail_ = std::move(detail);
   // No sc_stop(): the CPUs notice at their next op boundary or wake up from their waits, and
-  // unwind, so that every thread ends and the kernel can run again if needed.
+  // unwind, so that every thread ends and the kernel can run again if needed. Before the
+  // simulation starts (a BUG at boot) there is nobody to wake: the CPUs see it when they start.
+  if (!sc_core::sc_is_running()) return;
   stop_event_.notify(sc_core::SC_ZERO_TIME);
+  for (const auto& cpu : cpus_)
+    cpu->wake_stop();
 }
 
 bool Platform::all_exited() const {

@@ -100,7 +100,8 @@ class Platform : public sc_core::sc_module {
   // Applies a map, unmap or protect op to the page tables.
   mmu::EditResult edit(const workloads::Op& op);
   // Runs a workload's boot ops (page-table edits, early vmalloc registrations) before time
-  // starts, then vmalloc_init(). Throws std::invalid_argument when one fails.
+  // starts, then vmalloc_init(). Throws std::invalid_argument when an edit fails; a kernel BUG
+  // in an early registration is counted (and stops the run with run.stop_on_bug).
   void boot(const std::vector<workloads::Op>& ops);
 
   // Trace handles. find_handle() returns nullptr for a handle not bound yet; bind_handle()
@@ -154,8 +155,9 @@ class Platform : public sc_core::sc_module {
   void set_progress_hook(ProgressHook hook) { progress_hook_ = std::move(hook); }
   void cpu_finished();
   [[nodiscard]] bool all_finished() const { return finished_ == cpus_.size(); }
+  // Notified when every CPU has finished, and when the run stops (every waiting CPU then wakes
+  // up and unwinds). Each CPU waits on its own copies of these (Cpu::wake_stop()).
   [[nodiscard]] sc_core::sc_event& all_finished_event() { return all_finished_event_; }
-  // Notified when the run stops: every waiting CPU wakes up and unwinds.
   [[nodiscard]] sc_core::sc_event& stop_event() { return stop_event_; }
   // After the simulation: if CPUs are still blocked, the run deadlocked. Returns whether so.
   bool detect_deadlock();
