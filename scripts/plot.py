@@ -8,8 +8,8 @@ stats.json). DIR defaults to INPUT's folder followed by plots/.
 
 From a sweep: shootdown latency (mean and p99) against CPUs when platform.cpus is swept; IPIs
 and full flushes per thousand frees against vmalloc.lazy_max_pages when that is swept;
-otherwise the headline statistic (--stat, default tlb_maintenance_cycles_per_cpu) against the
-first swept key, one line per value of the others.
+otherwise, and whenever --stat is given, a statistic (--stat, default
+tlb_maintenance_cycles_per_cpu) against the first swept key, one line per value of the others.
 From a run: each CPU's cycles by category as stacked bars, and the TLB miss rate over time
 (from stats.json's timeseries, recorded with output.sample_interval_cycles).
 
@@ -245,7 +245,7 @@ def plot_stat_vs_key(rows, swept, stat, out_dir, written):
     save(fig, out_dir, f"{stat}_vs_{x_key.replace('.', '_')}", written)
 
 
-def plot_sweep(path, out_dir, stat):
+def plot_sweep(path, out_dir, stat, stat_given):
     header, swept, rows = read_results(path)
     if not swept:
         raise InputError(f"{path}: no swept key column between 'dir' and '{FIRST_STAT_COLUMN}': "
@@ -265,7 +265,7 @@ def plot_sweep(path, out_dir, stat):
     if "vmalloc.lazy_max_pages" in swept:
         plot_flushes_vs_lazy_max_pages(rows, swept, out_dir, written)
         special = True
-    if not special:
+    if not special or stat_given:
         plot_stat_vs_key(rows, swept, stat, out_dir, written)
     return written, []
 
@@ -370,14 +370,16 @@ def main():
     parser.add_argument("input", help="results.csv or a sweep's folder; stats.json or a run's "
                         "output folder")
     parser.add_argument("--out", help="where to write the plots (default: INPUT's folder/plots)")
-    parser.add_argument("--stat", default=DEFAULT_STAT,
-                        help=f"the sweep column of the generic plot (default {DEFAULT_STAT})")
+    parser.add_argument("--stat",
+                        help=f"the sweep column of the generic plot (default {DEFAULT_STAT}); "
+                        "given, that plot is drawn besides the CPU and lazy_max_pages plots")
     args = parser.parse_args()
     try:
         kind, path = resolve(args.input)
         out_dir = args.out or os.path.join(os.path.dirname(os.path.abspath(path)), "plots")
         if kind == "sweep":
-            written, problems = plot_sweep(path, out_dir, args.stat)
+            written, problems = plot_sweep(path, out_dir, args.stat or DEFAULT_STAT,
+                                           args.stat is not None)
         else:
             written, problems = plot_run(path, out_dir)
     except InputError as e:

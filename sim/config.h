@@ -287,12 +287,25 @@ struct RunConfig {
   }
 };
 
+// What a sweep's summary table shows below its points.
+enum class SweepCompare : std::uint8_t {
+  kAuto,   // with exactly two points, the second against the first
+  kFirst,  // every point against the first
+  kNone,   // the points only
+};
+inline constexpr std::array<std::pair<const char*, SweepCompare>, 3> kSweepCompareNames{{
+    {"auto", SweepCompare::kAuto},
+    {"first", SweepCompare::kFirst},
+    {"none", SweepCompare::kNone},
+}};
+
 struct OutputConfig {
   bool per_cpu = true;
   std::uint64_t timeline_max_events = 1'000'000;
   std::uint64_t timeline_walk_threshold = 200;
   std::uint64_t sample_interval_cycles = 0;
   std::uint64_t max_samples = 100'000;
+  SweepCompare sweep_compare = SweepCompare::kAuto;
 
   template <class V>
   void visit(V& v) {
@@ -309,6 +322,10 @@ struct OutputConfig {
     v.integer("max_samples", max_samples, std::uint64_t{2}, std::uint64_t{10'000'000},
               "timeseries: samples kept at most; on reaching it the interval doubles and "
               "neighbouring samples merge pairwise (an even number)");
+    v.choice("sweep_compare", sweep_compare, kSweepCompareNames,
+             "a sweep's summary table: auto compares the second point with the first when "
+             "there are exactly two; first compares every point with the first (differences "
+             "and ratios); none shows the points only");
     v.check(max_samples % 2 == 0, "max_samples", "must be an even number");
   }
 };

@@ -538,19 +538,45 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
   return config;
 }
 
-ExperimentConfig load_config_file(const std::string& path,
-                                  const std::vector<std::string>& overrides) {
+namespace {
+
+// A configuration's text without its "sweep": what the sweep's points share. Text that does not
+// parse is returned as it is, for parse_config() to word the error (with its line and column).
+std::string without_sweep(const std::string& text) {
+  json root = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (!root.is_object() || !root.contains("sweep")) return text;
+  root.erase("sweep");
+  return root.dump();
+}
+
+std::string read_config_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError({path + ": cannot open the configuration file"});
   std::stringstream text;
   text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+ExperimentConfig load_config_file(const std::string& path,
+                                  const std::vector<std::string>& overrides) {
+  const std::string text = read_config_file(path);
   const std::string base_dir = std::filesystem::absolute(path).parent_path().string();
-  return parse_config(text.str(), path, base_dir, overrides);
+  return parse_config(text, path, base_dir, overrides);
+}
+
+ExperimentConfig load_config_base(const std::string& path,
+                                  const std::vector<std::string>& overrides) {
+  const std::string text = read_config_file(path);
+  const std::string base_dir = std::filesystem::absolute(path).parent_path().string();
+  return parse_config(without_sweep(text), path, base_dir, overrides);
 }
 
 ExperimentConfig default_config(const std::vector<std::string>& overrides) {
+  // The built-in experiment is a sweep; a plain run takes the configuration its points share.
   // Relative paths stay relative to the folder mmusim runs in.
-  return parse_config(default_config_text(), "configs/default.json (built in)", "", overrides);
+  return parse_config(without_sweep(default_config_text()), kDefaultConfigName, "", overrides);
 }
 
 ordered_json config_to_json(const ExperimentConfig& config) {

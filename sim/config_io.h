@@ -31,8 +31,15 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
 // Reads and parses a configuration file.
 ExperimentConfig load_config_file(const std::string& path,
                                   const std::vector<std::string>& overrides = {});
-// The configuration built into the binary (configs/default.json).
+// The same, without the file's "sweep" if it has one: the configuration every point shares (a
+// replay runs once, on a configuration's machine).
+ExperimentConfig load_config_base(const std::string& path,
+                                  const std::vector<std::string>& overrides = {});
+// The configuration built into the binary (configs/default.json), and the name messages and
+// summaries give it.
+inline constexpr const char* kDefaultConfigName = "configs/default.json (built in)";
 const std::string& default_config_text();
+// Its base: the configuration without its "sweep" (what a replay without --config runs on).
 ExperimentConfig default_config(const std::vector<std::string>& overrides = {});
 
 // The fully resolved configuration, every key present, in declaration order. Reading it back

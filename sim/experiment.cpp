@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -347,19 +348,19 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
     state["purge_list_length"] = guest.purge_list_length();
     state["vmap_block_pages"] = guest.vmap_bbmap_bits();
     vm["at_end"] = state;
-    Distribution areas;
-    Distribution pages;
-    Distribution flush_pages;
-    for (const vmalloc::PurgeRecord& purge : guest.purge_records()) {
-      areas.record(purge.areas);
-      pages.record(purge.pages);
-      flush_pages.record((purge.flush_end - purge.flush_start) >> mmu::kPageShift);
-    }
-    vm["purge_areas"] = areas.summary();
-    vm["purge_pages"] = pages.summary();
-    vm["purge_flush_range_pages"] = flush_pages.summary();
+    auto summary = [](const vmalloc::ValueCounts& counts) {
+      Distribution distribution;
+      for (const auto& [value, times] : counts)
+        distribution.record(value, times);
+      return distribution.summary();
+    };
+    const vmalloc::PurgeSummary& purges = guest.purge_summary();
+    vm["purge_areas"] = summary(purges.areas);
+    vm["purge_pages"] = summary(purges.pages);
+    vm["purge_flush_range_pages"] = summary(purges.flush_range_pages);
     vm["page_alloc"] = stats_to_json(platform.page_allocator().stats());
-    vm["invariants"] = guest.check_invariants().empty() ? "ok" : guest.check_invariants();
+    const std::string invariants = guest.check_invariants();
+    vm["invariants"] = invariants.empty() ? "ok" : invariants;
     out["vmalloc"] = vm;
   }
 
@@ -442,11 +443,15 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   }
 
   const auto start = std::chrono::steady_clock::now();
+  const std::clock_t cpu_start = std::clock();
   sc_core::sc_start();
   // Blocked CPUs and nothing left to happen: a deadlock. Stopping wakes them to unwind.
   if (platform->detect_deadlock() || !platform->all_exited()) sc_core::sc_start();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The process's CPU time over the same span: unlike the wall time, it does not count what
+  // other programs on a shared machine took (scripts/bench's rates use it).
+  const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   RunResult result;
   auto abandon = [&](std::string error, bool input) {
     if (record.is_open()) {
@@ -465,6 +470,7 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
   nlohmann::ordered_json host = nlohmann::ordered_json::object();
   host["mmusim_version"] = kVersion;
   host["wall_seconds"] = wall;
+  host["cpu_seconds"] = cpu;
   host["peak_rss_kib"] = peak_rss_kib();
   host["ops_per_second"] = wall > 0 ? result.stats["sim"]["ops"].get<double>() / wall : 0.0;
   result.stats["host"] = host;

@@ -42,7 +42,9 @@ constexpr int kExitUsage = 2;
 constexpr const char* kUsage = R"(mmusim - a cycle-approximate x86-64 MMU and TLB simulator
 
 Usage:
-  mmusim [OPTIONS]                      run the default experiment (configs/default.json)
+  mmusim [OPTIONS]                      run the default experiment (configs/default.json, built
+                                        in): lazy against eager vmalloc purging on 16 CPUs, a
+                                        sweep of two points; --point K runs one of them
   mmusim run CONFIG.json [OPTIONS]      run an experiment, or every point of its sweep
   mmusim run SWEEP.json --point K [OPTIONS]
                                         run only point K of a sweep, as a plain run
@@ -53,10 +55,12 @@ Usage:
   mmusim collect DIR                    gather DIR/results.csv and results.json from the
                                         points of a sweep that ran as separate jobs
   mmusim replay TRACE [--config CONFIG.json] [OPTIONS]
-                                        replay a trace (on CONFIG's machine, or on the
-                                        default machine with the CPUs the trace declares)
-  mmusim validate CONFIG.json [--set K=V ...]
-                                        check a configuration (every point of a sweep)
+                                        replay a trace (on CONFIG's machine, a sweep's base
+                                        without its swept keys; or on the default's, with
+                                        the CPUs the trace declares on one socket)
+  mmusim validate [CONFIG.json] [--set K=V ...]
+                                        check a configuration (every point of a sweep; the
+                                        built-in default without a file)
   mmusim list                           every config key (type, default, range, meaning),
                                         every workload, policy and statistic
 
@@ -65,9 +69,11 @@ configuration, which runs again to the same result).
 
 A configuration with a top-level "sweep": {"dotted.key": [values, ...], ...} runs once per
 point of the values' cross product (the last key varying fastest), each point being the
-configuration with those keys set as --set sets them. Each point writes OUT/pNNN_key=value.../;
+configuration with those keys set as --set sets them ("a.min+a.max": each value is set on
+both keys). Each point writes OUT/pNNN_key=value.../;
 OUT gets results.csv and results.json (one row per completed point), sweep.json (the sweep's
-definition, read by 'collect') and failed.txt when points failed.
+definition, read by 'collect') and failed.txt when points failed; a table of the points'
+headline numbers is printed (output.sweep_compare adds differences and ratios).
 
 Exit status: 0 done; 2 bad usage, configuration or trace; 1 internal error. A sweep exits
 with 1 or 2 when a point failed (1 if any failure was internal), after running the others.
@@ -76,7 +82,9 @@ with 1 or 2 when a point failed (1 if any failure was internal), after running t
 constexpr const char* kExamples = R"(
 Examples:
   mmusim
-  mmusim run configs/default.json --set platform.cpus=16 --out out/16cpus
+  mmusim --point 1 --out out/eager
+  mmusim run configs/experiments/lazy-max-pages.json --jobs 2 --out out/lazy
+  mmusim run configs/default.json --set platform.cpus=32 --out out/32cpus
   mmusim replay my.trace --config configs/default.json
   mmusim run configs/examples/sweep-cpus.json --jobs 2 --out out/sweep
   mmusim run configs/examples/sweep-cpus.json --out out/sweep --emit-jobs | parallel -j 8
@@ -248,7 +256,7 @@ int run(const Cli& cli) {
   options.timeline_path = cli.timeline_path;
   if (cli.command == "default") {
     config = sim::default_config(cli.overrides);
-    options.config_name = "configs/default.json (built in)";
+    options.config_name = sim::kDefaultConfigName;
   } else if (cli.command == "run") {
     config = sim::load_config_file(cli.targets[0], cli.overrides);
     options.config_name = cli.targets[0];
@@ -262,12 +270,15 @@ int run(const Cli& cli) {
     if (cli.config_path.empty()) {
       workloads::TraceReader header(trace);
       if (header.declared_cpus() > 0) {
+        // A machine built for the trace: its CPUs, on one socket (any count fits one; the
+        // default's two sockets would need an even one). --set may change both.
         overrides.push_back("platform.cpus=" + std::to_string(header.declared_cpus()));
+        overrides.push_back("platform.topology.sockets=1");
       }
     }
     overrides.insert(overrides.end(), cli.overrides.begin(), cli.overrides.end());
     config = cli.config_path.empty() ? sim::default_config(overrides)
-                                     : sim::load_config_file(cli.config_path, overrides);
+                                     : sim::load_config_base(cli.config_path, overrides);
     options.config_name =
         cli.targets[0] + (cli.config_path.empty() ? "" : " on " + cli.config_path);
   }
@@ -334,36 +345,13 @@ std::vector<std::string> child_messages(const std::string& text) {
 }
 
 void print_sweep_summary(const sim::SweepResults& results, std::size_t points,
-                         const std::filesystem::path& out) {
+                         const std::filesystem::path& out, sim::SweepCompare compare) {
   std::cout << "sweep: " << results.rows.size() << " of " << points << " points completed";
   if (!results.failed.empty()) std::cout << ", " << results.failed.size() << " failed";
   std::cout << "\n";
-  auto column = [&](const char* name) {
-    for (std::size_t i = 0; i < results.columns.size(); ++i) {
-      if (results.columns[i] == name) return i;
-    }
-    return std::size_t{0};
-  };
-  const std::size_t dir = column("dir");
-  const std::size_t stop = column("stop_reason");
-  const std::size_t cycles = column("sim_cycles");
-  const std::size_t shootdowns = column("shootdowns");
-  const std::size_t flush = column("flush_cycles");
-  std::size_t width = 0;
-  for (const auto& row : results.rows)
-    width = std::max(width, row[dir].csv.size());
   // A long sweep's table belongs in results.csv; the first rows give the idea.
   constexpr std::size_t kRowsShown = 40;
-  for (std::size_t r = 0; r < results.rows.size() && r < kRowsShown; ++r) {
-    const auto& row = results.rows[r];
-    std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << row[dir].csv << " "
-              << std::setw(10) << row[stop].csv << " " << std::right << std::setw(14)
-              << row[cycles].csv << " cycles " << std::setw(8) << row[shootdowns].csv
-              << " shootdowns " << std::setw(12) << row[flush].csv << " flush cycles\n";
-  }
-  if (results.rows.size() > kRowsShown) {
-    std::cout << "  ... and " << results.rows.size() - kRowsShown << " more\n";
-  }
+  std::cout << sim::sweep_table(results, compare, kRowsShown);
   std::cout << "  results        " << (out / "results.csv").string() << ", "
             << (out / "results.json").string() << "\n";
   if (!results.failed.empty())
@@ -438,7 +426,7 @@ int run_sweep(const Cli& cli, const sim::Sweep& sweep) {
     std::cerr << "mmusim: " << error << "\n";
     return kExitInternal;
   }
-  if (!cli.quiet) print_sweep_summary(results, total, out);
+  if (!cli.quiet) print_sweep_summary(results, total, out, sweep.compare);
   if (results.failed.empty()) return kExitOk;
   // A point whose stats.json could not be read after a clean exit counts as internal too.
   if (results.failed.size() > failures) internal_failure = true;
@@ -463,19 +451,22 @@ int collect(const Cli& cli) {
     std::cerr << "mmusim: " << error << "\n";
     return kExitInternal;
   }
-  if (!cli.quiet) print_sweep_summary(results, sweep.points.size(), dir);
+  if (!cli.quiet) print_sweep_summary(results, sweep.points.size(), dir, sweep.compare);
   for (const std::string& failed : results.failed)
     std::cerr << "mmusim: " << failed << "\n";
   return results.failed.empty() ? kExitOk : kExitInternal;
 }
 
-// `run` of a configuration that may hold a sweep.
+// `run CONFIG`, or the built-in configuration (no command): a plain run, or a sweep.
 int run_config(const Cli& cli) {
-  const std::string& path = cli.targets[0];
-  const std::optional<sim::Sweep> sweep = sim::load_sweep(path, cli.overrides, cli.point);
+  const bool built_in = cli.command == "default";
+  const std::string name = built_in ? sim::kDefaultConfigName : cli.targets[0];
+  const std::optional<sim::Sweep> sweep = built_in
+                                              ? sim::default_sweep(cli.overrides, cli.point)
+                                              : sim::load_sweep(name, cli.overrides, cli.point);
   if (!sweep) {
     if (cli.point || cli.emit_jobs || !cli.emit_slurm.empty()) {
-      return fail_usage(path + " has no \"sweep\"; --point, --emit-jobs and --emit-slurm need one");
+      return fail_usage(name + " has no \"sweep\"; --point, --emit-jobs and --emit-slurm need one");
     }
     return run(cli);
   }
@@ -484,7 +475,7 @@ int run_config(const Cli& cli) {
     options.out_dir = cli.out_dir;
     options.record_path = cli.record_path;
     options.timeline_path = cli.timeline_path;
-    options.config_name = path + ", " + sim::describe_point(*sweep, *cli.point);
+    options.config_name = name + ", " + sim::describe_point(*sweep, *cli.point);
     return execute(sim::point_config(*sweep, *cli.point), options, cli.quiet);
   }
   if (!cli.record_path.empty() || !cli.timeline_path.empty()) {
@@ -556,15 +547,18 @@ int dispatch(int argc, char* argv[]) {
   cli.emit_jobs = vm.count("emit-jobs") != 0;
   if (vm.count("emit-slurm")) cli.emit_slurm = vm["emit-slurm"].as<std::string>();
 
-  const bool needs_one = cli.command == "run" || cli.command == "replay" ||
-                         cli.command == "validate" || cli.command == "collect";
-  if (cli.command != "default" && cli.command != "list" && !needs_one) {
+  const bool needs_one =
+      cli.command == "run" || cli.command == "replay" || cli.command == "collect";
+  const bool takes_one = needs_one || cli.command == "validate";
+  if (cli.command != "default" && cli.command != "list" && !takes_one) {
     return fail_usage("unknown command '" + cli.command +
                       "' (commands: run, replay, validate, collect, list)");
   }
   const bool sweep_option = cli.jobs_given || cli.point || cli.emit_jobs || !cli.emit_slurm.empty();
-  if (sweep_option && cli.command != "run") {
-    return fail_usage("--jobs, --point, --emit-jobs and --emit-slurm go with 'run CONFIG.json'");
+  if (sweep_option && cli.command != "run" && cli.command != "default") {
+    return fail_usage(
+        "--jobs, --point, --emit-jobs and --emit-slurm go with 'run CONFIG.json' (or with no "
+        "command, for the default experiment)");
   }
   if (cli.jobs < 1)
     return fail_usage("--jobs " + std::to_string(cli.jobs) + ": expected at least 1");
@@ -577,8 +571,8 @@ int dispatch(int argc, char* argv[]) {
     return fail_usage("'" + cli.command + "' takes exactly one " +
                       (cli.command == "collect" ? "folder" : "file"));
   }
-  if (!needs_one && !cli.targets.empty()) {
-    return fail_usage("unexpected argument '" + cli.targets[0] + "'");
+  if (!needs_one && cli.targets.size() > (takes_one ? 1u : 0u)) {
+    return fail_usage("unexpected argument '" + cli.targets[takes_one ? 1 : 0] + "'");
   }
   if (!cli.config_path.empty() && cli.command != "replay") {
     return fail_usage("--config only goes with 'replay' (use 'run CONFIG.json')");
@@ -590,17 +584,24 @@ int dispatch(int argc, char* argv[]) {
       return kExitOk;
     }
     if (cli.command == "validate") {
-      if (const auto sweep = sim::load_sweep(cli.targets[0], cli.overrides)) {
-        std::cout << cli.targets[0] << ": valid (a sweep of " << sweep->points.size()
-                  << " points)\n";
+      const bool built_in = cli.targets.empty();
+      const std::string name = built_in ? sim::kDefaultConfigName : cli.targets[0];
+      const std::optional<sim::Sweep> sweep =
+          built_in ? sim::default_sweep(cli.overrides) : sim::load_sweep(name, cli.overrides);
+      if (sweep) {
+        std::cout << name << ": valid (a sweep of " << sweep->points.size() << " points)\n";
         return kExitOk;
       }
-      sim::load_config_file(cli.targets[0], cli.overrides);
-      std::cout << cli.targets[0] << ": valid\n";
+      if (built_in) {
+        sim::default_config(cli.overrides);
+      } else {
+        sim::load_config_file(name, cli.overrides);
+      }
+      std::cout << name << ": valid\n";
       return kExitOk;
     }
     if (cli.command == "collect") return collect(cli);
-    if (cli.command == "run") return run_config(cli);
+    if (cli.command == "run" || cli.command == "default") return run_config(cli);
     return run(cli);
   } catch (const sim::ConfigError& e) {
     for (const std::string& error : e.errors())

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <spawn.h>
 #include <sstream>
@@ -68,6 +70,33 @@ bool value_text(const ordered_json& value, std::string& text) {
 // The key of "key=value".
 std::string override_key(const std::string& assignment) {
   return assignment.substr(0, assignment.find('='));
+}
+
+// The dotted keys of a sweep key: "a.min+a.max" sets both.
+std::vector<std::string> joined_keys(const std::string& key) {
+  std::vector<std::string> keys;
+  std::istringstream parts(key);
+  std::string part;
+  while (std::getline(parts, part, '+'))
+    keys.push_back(part);
+  if (key.empty() || key.back() == '+') keys.emplace_back();
+  return keys;
+}
+
+// One "key=value" per key the axis sets.
+std::vector<std::string> axis_assignments(const SweepAxis& axis, const std::string& text) {
+  std::vector<std::string> assignments;
+  for (const std::string& key : axis.keys)
+    assignments.push_back(key + "=" + text);
+  return assignments;
+}
+
+// The last part of each joined key: "a.b.min+a.b.max" -> "min+max".
+std::string short_key(const std::string& key) {
+  std::string out;
+  for (const std::string& part : joined_keys(key))
+    out += (out.empty() ? "" : "+") + part.substr(part.rfind('.') + 1);
+  return out;
 }
 
 // The JSON path the config reader names a dotted key by: "/platform/cpus".
@@ -132,21 +161,26 @@ std::string read_text(const std::filesystem::path& path, bool& ok) {
   return text.str();
 }
 
+// Digits of a point's index in its folder name: at least three, all the same in one sweep.
+std::size_t index_width(std::size_t count) {
+  std::size_t digits = 1;
+  for (std::size_t n = count > 0 ? count - 1 : 0; n >= 10; n /= 10)
+    ++digits;
+  return std::max<std::size_t>(digits, 3);
+}
+
 }  // namespace
 
 std::string point_dir_name(std::size_t index, std::size_t count,
                            const std::vector<std::string>& keys,
                            const std::vector<std::string>& texts) {
-  std::size_t digits = 1;
-  for (std::size_t n = count > 0 ? count - 1 : 0; n >= 10; n /= 10)
-    ++digits;
-  const std::size_t width = std::max<std::size_t>(digits, 3);
+  const std::size_t width = index_width(count);
   std::string number = std::to_string(index);
   if (number.size() < width) number.insert(0, width - number.size(), '0');
   auto build = [&](bool last_part_only) {
     std::string name = "p" + number;
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      const std::string key = last_part_only ? keys[i].substr(keys[i].rfind('.') + 1) : keys[i];
+      const std::string key = last_part_only ? short_key(keys[i]) : keys[i];
       name += "_" + safe_name(key) + "=" + safe_name(texts[i]);
     }
     return name;
@@ -204,24 +238,36 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
                      brief(spec));
     throw ConfigError(std::move(errors));
   }
+  std::set<std::string> swept_keys;
   for (const auto& item : spec.items()) {
     SweepAxis axis;
     axis.key = item.key();
+    axis.keys = joined_keys(axis.key);
     const std::string at = where + "." + axis.key;
-    if (!is_value_key(axis.key)) {
-      json scratch = json::object();
-      std::vector<std::string> messages = override_errors(scratch, axis.key + "=0");
-      if (messages.empty()) messages.push_back("not a configuration key");
-      for (const std::string& message : messages)
-        errors.push_back(at + ": " + message);
-      continue;
-    }
-    for (const std::string& assignment : overrides) {
-      if (override_key(assignment) == axis.key) {
-        errors.push_back(at + ": also given as --set " + assignment +
-                         "; a swept key takes its values from the sweep");
+    bool known = true;
+    for (const std::string& key : axis.keys) {
+      const std::string named = axis.keys.size() > 1 ? "'" + key + "': " : "";
+      if (!is_value_key(key)) {
+        known = false;
+        json scratch = json::object();
+        std::vector<std::string> messages = override_errors(scratch, key + "=0");
+        if (messages.empty()) messages.push_back("not a configuration key");
+        for (const std::string& message : messages)
+          errors.push_back(at + ": " + named + message);
+        continue;
+      }
+      if (!swept_keys.insert(key).second) {
+        known = false;
+        errors.push_back(at + ": " + named + "swept twice; a key takes its values from one place");
+      }
+      for (const std::string& assignment : overrides) {
+        if (override_key(assignment) == key) {
+          errors.push_back(at + ": " + named + "also given as --set " + assignment +
+                           "; a swept key takes its values from the sweep");
+        }
       }
     }
+    if (!known) continue;
     const ordered_json& values = item.value();
     if (!values.is_array() || values.empty()) {
       errors.push_back(at + ": expected a non-empty list of values, got " + brief(values));
@@ -236,9 +282,11 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
                          "sizes), got " +
                          brief(values[i]));
       } else {
-        json scratch = json::object();
-        for (const std::string& message : override_errors(scratch, axis.key + "=" + value))
-          errors.push_back(at_value + ": " + message + ", got " + brief(values[i]));
+        for (const std::string& assignment : axis_assignments(axis, value)) {
+          json scratch = json::object();
+          for (const std::string& message : override_errors(scratch, assignment))
+            errors.push_back(at_value + ": " + message + ", got " + brief(values[i]));
+        }
         const auto same = std::find(axis.texts.begin(), axis.texts.end(), value);
         if (same != axis.texts.end()) {
           errors.push_back(at_value + ": " + brief(values[i]) + " repeats sweep." + axis.key + "[" +
@@ -260,9 +308,20 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
     }
     count *= axis.values.size();
   }
+  // One naming for every point: when the longest name would take the keys' last parts, all do.
   std::vector<std::string> keys;
-  for (const SweepAxis& axis : sweep.axes)
+  std::size_t longest_name = 1 + index_width(count);
+  for (const SweepAxis& axis : sweep.axes) {
     keys.push_back(axis.key);
+    std::size_t longest_value = 0;
+    for (const std::string& value : axis.texts)
+      longest_value = std::max(longest_value, safe_name(value).size());
+    longest_name += 2 + safe_name(axis.key).size() + longest_value;
+  }
+  if (longest_name > kMaxDirNameLength) {
+    for (std::string& key : keys)
+      key = short_key(key);
+  }
   for (std::size_t index = 0; index < count; ++index) {
     SweepPoint point;
     point.index = index;
@@ -276,7 +335,8 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
     std::vector<std::string> texts;
     for (std::size_t a = 0; a < sweep.axes.size(); ++a) {
       const std::string& value = sweep.axes[a].texts[point.choice[a]];
-      point.overrides.push_back(sweep.axes[a].key + "=" + value);
+      for (const std::string& assignment : axis_assignments(sweep.axes[a], value))
+        point.overrides.push_back(assignment);
       texts.push_back(value);
     }
     point.dir = point_dir_name(index, count, keys, texts);
@@ -306,20 +366,25 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
     for (const std::string& assignment : point.overrides)
       apply_override(point_root, assignment);  // checked above
     try {
-      parse_config(point_root.dump(), name, base_dir);
+      const ExperimentConfig config = parse_config(point_root.dump(), name, base_dir);
+      // The table follows the first point's wish (a swept sweep_compare would be odd).
+      if (validated == 1) sweep.compare = config.output.sweep_compare;
     } catch (const ConfigError& e) {
       for (const std::string& error : e.errors()) {
         const std::string message =
             starts_with(error, prefix) ? error.substr(prefix.size()) : error;
         bool attributed = false;
         for (std::size_t a = 0; a < sweep.axes.size() && !attributed; ++a) {
-          const std::string path = json_path(sweep.axes[a].key) + ": ";
-          if (!starts_with(message, path)) continue;
-          attributed = true;
-          const std::string text = where + "." + sweep.axes[a].key + "[" +
-                                   std::to_string(point.choice[a]) +
-                                   "]: " + message.substr(path.size());
-          if (reported.insert(text).second) errors.push_back(text);
+          for (const std::string& key : sweep.axes[a].keys) {
+            const std::string path = json_path(key) + ": ";
+            if (attributed || !starts_with(message, path)) continue;
+            attributed = true;
+            const std::string named = sweep.axes[a].keys.size() > 1 ? "'" + key + "': " : "";
+            const std::string text = where + "." + sweep.axes[a].key + "[" +
+                                     std::to_string(point.choice[a]) + "]: " + named +
+                                     message.substr(path.size());
+            if (reported.insert(text).second) errors.push_back(text);
+          }
         }
         if (attributed) continue;
         auto shared = std::find_if(others.begin(), others.end(),
@@ -351,6 +416,18 @@ std::optional<Sweep> load_sweep(const std::string& path, const std::vector<std::
   return parse_sweep(text, path, base_dir, overrides, only_point);
 }
 
+std::optional<Sweep> default_sweep(const std::vector<std::string>& overrides,
+                                   std::optional<std::size_t> only_point) {
+  // Relative paths stay relative to the folder mmusim runs in, as default_config() has them.
+  std::optional<Sweep> sweep =
+      parse_sweep(default_config_text(), kDefaultConfigName, "", overrides, only_point);
+  if (sweep) {
+    sweep->built_in = true;
+    sweep->config_path.clear();
+  }
+  return sweep;
+}
+
 ExperimentConfig point_config(const Sweep& sweep, std::size_t point) {
   json root = sweep.base;
   for (const std::string& assignment : sweep.overrides)
@@ -363,8 +440,12 @@ ExperimentConfig point_config(const Sweep& sweep, std::size_t point) {
 ordered_json sweep_to_json(const Sweep& sweep) {
   ordered_json out = ordered_json::object();
   out["format"] = "mmusim-sweep 1";
-  out["config"] = sweep.config_path;
+  out["config"] = sweep.built_in ? std::string(kDefaultConfigName) : sweep.config_path;
+  if (sweep.built_in) out["built_in"] = true;
   out["overrides"] = sweep.overrides;
+  for (const auto& [text, value] : kSweepCompareNames) {
+    if (value == sweep.compare) out["compare"] = text;
+  }
   ordered_json axes = ordered_json::object();
   for (const SweepAxis& axis : sweep.axes)
     axes[axis.key] = axis.values;
@@ -398,7 +479,12 @@ Sweep sweep_from_json(const std::string& text, const std::string& name) {
   }
   Sweep sweep;
   sweep.name = root.value("config", "");
-  sweep.config_path = sweep.name;
+  sweep.built_in = root.value("built_in", false);
+  sweep.config_path = sweep.built_in ? "" : sweep.name;
+  const std::string compare = root.value("compare", "auto");
+  for (const auto& [text, value] : kSweepCompareNames) {
+    if (compare == text) sweep.compare = value;
+  }
   if (root.contains("overrides") && root["overrides"].is_array()) {
     for (const ordered_json& item : root["overrides"]) {
       if (item.is_string()) sweep.overrides.push_back(item.get<std::string>());
@@ -413,6 +499,7 @@ Sweep sweep_from_json(const std::string& text, const std::string& name) {
     }
     SweepAxis axis;
     axis.key = item.key();
+    axis.keys = joined_keys(axis.key);
     for (const ordered_json& value : item.value()) {
       std::string value_string;
       value_text(value, value_string);
@@ -448,7 +535,8 @@ Sweep sweep_from_json(const std::string& text, const std::string& name) {
         throw fail(at + "/values", "no value of " + axis.key + " from the sweep");
       }
       point.choice.push_back(static_cast<std::size_t>(match - axis.values.begin()));
-      point.overrides.push_back(axis.key + "=" + axis.texts[point.choice.back()]);
+      for (const std::string& assignment : axis_assignments(axis, axis.texts[point.choice.back()]))
+        point.overrides.push_back(assignment);
     }
     sweep.points.push_back(std::move(point));
   }
@@ -472,12 +560,23 @@ std::string shell_quote(const std::string& word) {
   return out + "'";
 }
 
+namespace {
+
+// The command up to --point: `mmusim run CONFIG`, or `mmusim` for the built-in configuration.
+std::vector<std::string> command_prefix(const Sweep& sweep, const std::string& binary) {
+  if (sweep.built_in) return {binary};
+  return {binary, "run", sweep.config_path};
+}
+
+}  // namespace
+
 std::vector<std::string> point_command(const Sweep& sweep, std::size_t point,
                                        const std::string& binary,
                                        const std::string& point_out_dir) {
-  std::vector<std::string> args = {
-      binary,        "run", sweep.config_path, "--point", std::to_string(point), "--out",
-      point_out_dir, "-q"};
+  std::vector<std::string> args = command_prefix(sweep, binary);
+  for (const std::string& arg : {std::string("--point"), std::to_string(point),
+                                 std::string("--out"), point_out_dir, std::string("-q")})
+    args.push_back(arg);
   for (const std::string& assignment : sweep.overrides) {
     args.push_back("--set");
     args.push_back(assignment);
@@ -496,7 +595,7 @@ std::string slurm_script(const Sweep& sweep, const std::string& binary,
       << "#SBATCH --cpus-per-task=1\n"
       << "#SBATCH --output=" << shell_quote(out_dir + "/slurm-%A_%a.log") << "\n"
       << "#\n"
-      << "# The sweep of " << sweep.config_path << ":\n"
+      << "# The sweep of " << (sweep.built_in ? kDefaultConfigName : sweep.config_path) << ":\n"
       << "# " << count << " points, one array task each (a cluster's MaxArraySize may ask for\n"
       << "# several submissions). Submit with 'sbatch THIS_FILE'; when every task has finished,\n"
       << "# gather the results with:\n"
@@ -508,8 +607,10 @@ std::string slurm_script(const Sweep& sweep, const std::string& binary,
   out << "  *) echo \"mmusim: no point '$SLURM_ARRAY_TASK_ID' in this sweep (0.." << (count - 1)
       << ")\" >&2; exit 2 ;;\n"
       << "esac\n"
-      << "exec " << shell_quote(binary) << " run " << shell_quote(sweep.config_path)
-      << " --point \"$SLURM_ARRAY_TASK_ID\" --out " << shell_quote(out_dir) << "/\"$dir\" -q";
+      << "exec";
+  for (const std::string& word : command_prefix(sweep, binary))
+    out << " " << shell_quote(word);
+  out << " --point \"$SLURM_ARRAY_TASK_ID\" --out " << shell_quote(out_dir) << "/\"$dir\" -q";
   for (const std::string& assignment : sweep.overrides)
     out << " --set " << shell_quote(assignment);
   out << "\n";
@@ -659,6 +760,7 @@ const char* const kHeadlineColumns[] = {
     "shootdown_latency_mean",
     "shootdown_latency_p99",
     "flush_cycles",
+    "tlb_maintenance_cycles",
     "tlb_maintenance_cycles_per_cpu",
     "busy_cycles",
     "translations",
@@ -672,6 +774,8 @@ const char* const kHeadlineColumns[] = {
     "purges",
     "pages_purged",
     "vm_unmap_aliases",
+    "areas_allocated",
+    "vmap_blocks_created",
     "kernel_warnings",
     "kernel_bugs",
 };
@@ -707,6 +811,7 @@ std::vector<SweepResults::Cell> result_row(const Sweep& sweep, std::size_t point
     flush_cycles += count_at(stats, std::string("total/cycles/") + part);
   row.push_back(count_cell(flush_cycles));
   const std::uint64_t maintenance = flush_cycles + count_at(stats, "total/cycles/invalidation");
+  row.push_back(count_cell(maintenance));
   row.push_back(real_cell(cpus == 0 ? 0.0 : static_cast<double>(maintenance) / cpus));
   row.push_back(count_cell(count_at(stats, "total/cycles/busy")));
   const std::uint64_t translations = count_at(stats, "total/translation/translations");
@@ -721,7 +826,8 @@ std::vector<SweepResults::Cell> result_row(const Sweep& sweep, std::size_t point
   for (const char* call : {"vfree", "vfree_atomic", "vunmap", "vm_unmap_ram"})
     frees += count_at(stats, std::string("vmalloc/") + call);
   row.push_back(count_cell(frees));
-  for (const char* counter : {"lazy_frees", "purges", "pages_purged", "vm_unmap_aliases"})
+  for (const char* counter : {"lazy_frees", "purges", "pages_purged", "vm_unmap_aliases",
+                              "areas_allocated", "vmap_blocks_created"})
     row.push_back(count_cell(count_at(stats, std::string("vmalloc/") + counter)));
   row.push_back(count_cell(count_at(stats, "kernel/warnings")));
   row.push_back(count_cell(count_at(stats, "kernel/bugs")));
@@ -802,6 +908,244 @@ std::string write_results(const SweepResults& results, const std::string& out_di
   for (const std::string& line : results.failed)
     failed += line + "\n";
   return write_file_atomically((dir / "failed.txt").string(), failed);
+}
+
+namespace {
+
+std::string grouped(std::uint64_t value) {
+  std::string digits = std::to_string(value);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(static_cast<std::size_t>(i), ",");
+  return digits;
+}
+
+// "+1,003", "-998", "0".
+std::string signed_grouped(double difference) {
+  const double rounded = std::round(difference);
+  if (rounded == 0) return "0";
+  return (rounded < 0 ? "-" : "+") + grouped(static_cast<std::uint64_t>(std::fabs(rounded)));
+}
+
+// Three decimals in the largest unit that keeps `unit_of` at 1 or above: "9.889 ms".
+std::string seconds_text(double seconds, bool with_sign, double unit_of) {
+  const double magnitude = std::fabs(unit_of);
+  const char* unit = "s";
+  double scaled = seconds;
+  if (magnitude < 1e-3) {
+    unit = "us";
+    scaled = seconds * 1e6;
+  } else if (magnitude < 1) {
+    unit = "ms";
+    scaled = seconds * 1e3;
+  }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, with_sign ? "%+.3f %s" : "%.3f %s", scaled, unit);
+  return buf;
+}
+
+// "0.00499x"; "-" when the reference is 0 (no ratio).
+std::string ratio_text(double value, double reference) {
+  if (reference == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3gx", value / reference);
+  return buf;
+}
+
+enum class Unit : std::uint8_t { kCount, kPercent, kSeconds };
+
+struct TableMetric {
+  const char* header;
+  Unit unit;
+};
+
+// The columns after the swept values; their numbers come from metric_values().
+constexpr TableMetric kTableMetrics[] = {
+    {"shootdowns", Unit::kCount},     {"IPIs", Unit::kCount},     {"full flushes", Unit::kCount},
+    {"TLB maint./CPU", Unit::kCount}, {"% busy", Unit::kPercent}, {"walks", Unit::kCount},
+    {"simulated", Unit::kSeconds},
+};
+
+// `unit_of`: the column's largest value, which picks the unit of times.
+std::string metric_text(double value, Unit unit, double unit_of) {
+  switch (unit) {
+    case Unit::kCount:
+      return grouped(static_cast<std::uint64_t>(std::llround(std::max(value, 0.0))));
+    case Unit::kPercent: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f%%", value);
+      return buf;
+    }
+    case Unit::kSeconds:
+      return seconds_text(value, false, unit_of);
+  }
+  return "";
+}
+
+std::string difference_text(double difference, Unit unit, double unit_of) {
+  switch (unit) {
+    case Unit::kCount:
+      return signed_grouped(difference);
+    case Unit::kPercent: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%+.2f pp", difference);
+      return buf;
+    }
+    case Unit::kSeconds:
+      return seconds_text(difference, true, unit_of);
+  }
+  return "";
+}
+
+std::string pad(const std::string& text, std::size_t width, bool right) {
+  if (text.size() >= width) return text;
+  const std::string blanks(width - text.size(), ' ');
+  return right ? blanks + text : text + blanks;
+}
+
+}  // namespace
+
+std::string sweep_table(const SweepResults& results, SweepCompare compare, std::size_t max_rows) {
+  if (results.rows.empty()) return "";
+  auto column = [&](const std::string& name) -> std::optional<std::size_t> {
+    const auto it = std::find(results.columns.begin(), results.columns.end(), name);
+    if (it == results.columns.end()) return std::nullopt;
+    return static_cast<std::size_t>(it - results.columns.begin());
+  };
+  auto number = [&](const std::vector<SweepResults::Cell>& row, const char* name) {
+    const std::optional<std::size_t> at = column(name);
+    return at ? std::strtod(row[*at].csv.c_str(), nullptr) : 0.0;
+  };
+  auto metric_values = [&](const std::vector<SweepResults::Cell>& row) {
+    const double cpus = number(row, "cpus");
+    const double maintenance = number(row, "tlb_maintenance_cycles");
+    const double busy = number(row, "busy_cycles");
+    return std::vector<double>{number(row, "shootdowns"),
+                               number(row, "ipis_sent"),
+                               number(row, "shootdowns_full"),
+                               cpus == 0 ? 0.0 : maintenance / cpus,
+                               busy == 0 ? 0.0 : 100.0 * maintenance / busy,
+                               number(row, "tlb_misses"),
+                               number(row, "sim_seconds")};
+  };
+
+  // The swept keys are the columns between "dir" and "stop_reason"; each is headed by its
+  // last part unless two would read the same.
+  const std::size_t first_key = column("dir").value_or(1) + 1;
+  const std::size_t stop = column("stop_reason").value_or(first_key);
+  std::vector<std::string> key_headers;
+  for (std::size_t c = first_key; c < stop; ++c)
+    key_headers.push_back(short_key(results.columns[c]));
+  for (std::size_t k = 0; k < key_headers.size(); ++k) {
+    const auto same = std::count(key_headers.begin(), key_headers.end(), key_headers[k]);
+    if (same > 1) key_headers[k] = results.columns[first_key + k];
+  }
+
+  const std::size_t shown = std::min(max_rows, results.rows.size());
+  bool all_completed = true;
+  for (std::size_t r = 0; r < shown; ++r)
+    all_completed = all_completed && results.rows[r][stop].csv == "completed";
+
+  // Every line as cells: the label (point and swept values), the metrics, maybe the stop
+  // reason. Labels of the comparison lines span the point's and the keys' columns.
+  std::vector<std::size_t> key_widths;
+  for (const std::string& header : key_headers)
+    key_widths.push_back(header.size());
+  std::size_t point_width = std::string("point").size();
+  for (std::size_t r = 0; r < shown; ++r) {
+    point_width = std::max(point_width, results.rows[r][0].csv.size());
+    for (std::size_t k = 0; k < key_widths.size(); ++k)
+      key_widths[k] = std::max(key_widths[k], results.rows[r][first_key + k].csv.size());
+  }
+  auto label = [&](const std::string& point, const std::vector<std::string>& keys) {
+    std::string text = pad(point, point_width, true);
+    for (std::size_t k = 0; k < keys.size(); ++k)
+      text += "  " + (k + 1 < keys.size() ? pad(keys[k], key_widths[k], false) : keys[k]);
+    return text;
+  };
+
+  struct Line {
+    std::string label;
+    std::vector<std::string> cells;
+  };
+  std::vector<Line> lines;
+  std::vector<std::string> header_cells;
+  for (const TableMetric& metric : kTableMetrics)
+    header_cells.emplace_back(metric.header);
+  if (!all_completed) header_cells.emplace_back("stopped");
+  lines.push_back({label("point", key_headers), header_cells});
+
+  const std::vector<double> reference = metric_values(results.rows[0]);
+  const std::string& reference_point = results.rows[0][0].csv;
+  std::vector<double> largest(std::size(kTableMetrics), 0.0);
+  for (std::size_t r = 0; r < shown; ++r) {
+    const std::vector<double> values = metric_values(results.rows[r]);
+    for (std::size_t m = 0; m < values.size(); ++m)
+      largest[m] = std::max(largest[m], std::fabs(values[m]));
+  }
+  for (std::size_t r = 0; r < shown; ++r) {
+    const auto& row = results.rows[r];
+    std::vector<std::string> keys;
+    for (std::size_t k = 0; k < key_headers.size(); ++k)
+      keys.push_back(row[first_key + k].csv);
+    const std::vector<double> values = metric_values(row);
+    Line line{label(row[0].csv, keys), {}};
+    for (std::size_t m = 0; m < values.size(); ++m)
+      line.cells.push_back(metric_text(values[m], kTableMetrics[m].unit, largest[m]));
+    if (!all_completed) line.cells.push_back(row[stop].csv);
+    lines.push_back(line);
+  }
+  const bool compared =
+      results.rows.size() > 1 && (compare == SweepCompare::kFirst ||
+                                  (compare == SweepCompare::kAuto && results.rows.size() == 2));
+  if (compared) {
+    for (std::size_t r = 1; r < shown; ++r) {
+      const auto& row = results.rows[r];
+      const std::vector<double> values = metric_values(row);
+      Line difference{row[0].csv + " - " + reference_point, {}};
+      Line ratio{row[0].csv + " / " + reference_point, {}};
+      for (std::size_t m = 0; m < values.size(); ++m) {
+        difference.cells.push_back(
+            difference_text(values[m] - reference[m], kTableMetrics[m].unit, largest[m]));
+        ratio.cells.push_back(ratio_text(values[m], reference[m]));
+      }
+      lines.push_back(difference);
+      lines.push_back(ratio);
+    }
+  }
+
+  std::size_t label_width = 0;
+  std::vector<std::size_t> widths(header_cells.size(), 0);
+  for (const Line& line : lines) {
+    label_width = std::max(label_width, line.label.size());
+    for (std::size_t c = 0; c < line.cells.size(); ++c)
+      widths[c] = std::max(widths[c], line.cells[c].size());
+  }
+  std::string out;
+  for (const Line& line : lines) {
+    std::string text = "  " + pad(line.label, label_width, false);
+    for (std::size_t c = 0; c < line.cells.size(); ++c) {
+      const bool last_text = !all_completed && c + 1 == header_cells.size();
+      text += "  " + (last_text ? line.cells[c] : pad(line.cells[c], widths[c], true));
+    }
+    while (!text.empty() && text.back() == ' ')
+      text.pop_back();
+    out += text + "\n";
+  }
+  if (results.rows.size() > shown) {
+    out += "  ... and " + std::to_string(results.rows.size() - shown) + " more in results.csv\n";
+  }
+  out +=
+      "  shootdowns: kernel TLB flushes started (full flushes: those that flush everything);\n"
+      "  TLB maint./CPU: cycles per CPU spent sending, waiting for and doing flushes, in IPI\n"
+      "  handlers, waking up for them and in invalidation instructions (% busy: their share of\n"
+      "  busy cycles); walks: page walks, refills after flushes included\n";
+  if (compared) {
+    const std::string other = shown == 2 ? results.rows[1][0].csv : "K";
+    out += "  " + other + " - " + reference_point + ", " + other + " / " + reference_point +
+           ": point " + other + "'s difference from point " + reference_point +
+           " and its ratio to it\n";
+  }
+  return out;
 }
 
 }  // namespace mmusim::sim

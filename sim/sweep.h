@@ -1,9 +1,10 @@
 // Parameter sweeps: a configuration's top-level "sweep" object names dotted keys and the values
 // each takes; the experiment runs once per point of their cross product, each point being the
-// base configuration with those keys set exactly as --set sets them. This file expands and
-// validates sweeps, names the points' folders, builds the command line that runs one point,
-// runs points as child processes, and turns the points' stats.json into results.csv and
-// results.json.
+// base configuration with those keys set exactly as --set sets them. A sweep key may join
+// several dotted keys with '+' ("a.min+a.max"): each value is then set on all of them, for
+// keys that must move together. This file expands and validates sweeps, names the points'
+// folders, builds the command line that runs one point, runs points as child processes, turns
+// the points' stats.json into results.csv and results.json, and words the summary table.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +22,8 @@ namespace mmusim::sim {
 
 // One swept key and the values it takes, in the order written.
 struct SweepAxis {
-  std::string key;                             // dotted, e.g. "platform.cpus"
+  std::string key;                             // as written, e.g. "platform.cpus" or "a.min+a.max"
+  std::vector<std::string> keys;               // the dotted keys each value is set on
   std::vector<nlohmann::ordered_json> values;  // as written in the sweep
   std::vector<std::string> texts;              // each as the right-hand side of --set
 };
@@ -30,18 +32,21 @@ struct SweepAxis {
 struct SweepPoint {
   std::size_t index = 0;
   std::vector<std::size_t> choice;     // per axis: the index of its value
-  std::vector<std::string> overrides;  // "key=value", one per axis, in axis order
+  std::vector<std::string> overrides;  // "key=value", one per key of each axis, in axis order
   std::string dir;                     // its sub-folder under the sweep's output folder
 };
 
 struct Sweep {
   std::string name;                    // the configuration as the user named it (labels messages)
-  std::string config_path;             // the configuration, absolute
+  std::string config_path;             // the configuration, absolute ("" when built in)
+  bool built_in = false;               // configs/default.json inside the binary: its points run
+                                       // as `mmusim --point K`, from any folder
   std::string base_dir;                // relative paths inside resolve against this folder
   nlohmann::json base;                 // the configuration without "sweep" and without --set
   std::vector<std::string> overrides;  // --set, applied to every point before its own keys
   std::vector<SweepAxis> axes;         // keys in the order written; the last varies fastest
   std::vector<SweepPoint> points;
+  SweepCompare compare = SweepCompare::kAuto;  // output.sweep_compare of the points
 };
 
 // The most points one sweep may have.
@@ -58,13 +63,17 @@ std::optional<Sweep> parse_sweep(const std::string& text, const std::string& nam
 // The same for a configuration file.
 std::optional<Sweep> load_sweep(const std::string& path, const std::vector<std::string>& overrides,
                                 std::optional<std::size_t> only_point = std::nullopt);
+// The same for the configuration built into the binary (configs/default.json).
+std::optional<Sweep> default_sweep(const std::vector<std::string>& overrides,
+                                   std::optional<std::size_t> only_point = std::nullopt);
 
 // The resolved configuration of one point.
 ExperimentConfig point_config(const Sweep& sweep, std::size_t point);
 // "point 3 (platform.cpus=16, flush.mechanism=invlpgb)".
 std::string describe_point(const Sweep& sweep, std::size_t point);
 // A readable, filesystem-safe folder name: "p003_platform.cpus=16_flush.mechanism=invlpgb",
-// shortened when long; the index (at least three digits) keeps names unique.
+// shortened when long (to each key's last part: "p003_cpus=16_mechanism=invlpgb"); the index
+// (at least three digits) keeps names unique.
 std::string point_dir_name(std::size_t index, std::size_t count,
                            const std::vector<std::string>& keys,
                            const std::vector<std::string>& texts);
@@ -121,5 +130,12 @@ std::string results_json(const SweepResults& results);
 // Writes results.csv, results.json and failed.txt (removed when nothing failed) into
 // `out_dir`, each atomically. Returns what went wrong, or "".
 std::string write_results(const SweepResults& results, const std::string& out_dir);
+
+// The table a finished sweep prints: a row per completed point (the first `max_rows`) with its
+// swept values, kernel TLB flushes started (shootdowns), IPIs sent, full flushes, TLB
+// maintenance cycles per CPU and their share of the busy cycles, page walks and simulated time;
+// then, as `compare` asks, each compared point's difference from the first row and its ratio
+// to it. Ends with a line saying what the columns count.
+std::string sweep_table(const SweepResults& results, SweepCompare compare, std::size_t max_rows);
 
 }  // namespace mmusim::sim

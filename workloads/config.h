@@ -203,7 +203,7 @@ struct BpfJitScenarioConfig {
 struct XfsBufScenarioConfig {
   std::uint32_t weight = 1;
   ScenarioRange buffers{1, 8, 1, 1024};
-  ScenarioRange pages{2, 16, 2, 64};
+  ScenarioRange pages{2, 16, 2, 1024};
   std::uint32_t store_percent = 30;
 
   template <class V>
@@ -211,7 +211,9 @@ struct XfsBufScenarioConfig {
     v.integer("weight", weight, 0u, kMaxScenarioWeight, kScenarioWeightHelp);
     v.section("buffers", buffers, "multi-page buffers mapped, used and unmapped together");
     v.section("pages", pages,
-              "pages of a buffer: a power of two in this range (XFS blocks of 8 to 64 KiB)");
+              "pages of a buffer: a power of two in this range (XFS metadata blocks of 8 to 64 "
+              "KiB are 2 to 16 pages; above VMAP_MAX_ALLOC = 64 pages, vm_map_ram() takes a "
+              "vmap area of its own instead of per-CPU block space)");
     v.integer("store_percent", store_percent, 0u, 100u,
               "percent of buffers written (the others are only read)");
     v.check(power_of_two_at_least(pages.min) <= pages.max, "pages.max",

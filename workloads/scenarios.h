@@ -45,7 +45,7 @@
 // modelled, and proglen is insns x jit_bytes_per_insn.
 //
 // xfs_buf (fs/xfs/xfs_buf.c): buffers of 2^n pages mapped with vm_map_ram() by
-// _xfs_buf_map_pages() (the caller's pages; per-CPU vmap blocks below 64 pages), read or
+// _xfs_buf_map_pages() (the caller's pages; per-CPU vmap blocks up to 64 pages), read or
 // written, and unmapped with vm_unmap_ram() by xfs_buf_free(). 4.19 retries a failed
 // vm_map_ram() after vm_unmap_aliases(); a generator cannot see results, so the retry is left
 // out.

@@ -8,12 +8,23 @@
 namespace mmusim::workloads {
 namespace {
 
+// The whitespace-separated words of `text` (what `>>` into a string reads, without a stream
+// per line: traces are parsed a line per op).
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
-  std::istringstream in(text);
-  std::string word;
-  while (in >> word)
-    words.push_back(word);
+  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  const std::size_t size = text.size();
+  for (std::size_t i = 0; i < size;) {
+    if (space(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i + 1;
+    while (end < size && !space(text[end]))
+      ++end;
+    words.emplace_back(text, i, end - i);
+    i = end;
+  }
   return words;
 }
 

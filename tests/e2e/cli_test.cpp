@@ -1,5 +1,6 @@
 // The mmusim binary as a user runs it: commands, exit statuses, messages, output files, and
 // determinism across runs.
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,15 @@ std::string slurp(const fs::path& path) {
   return text.str();
 }
 
+// One plain run at the hardware level, for the tests of a run's behaviour (the default
+// experiment is a sweep): 4 CPUs, each with its own working set, a few 2 MiB pages and a
+// shared region, now and then remapping a page with an INVLPG.
+constexpr const char* kHardwareConfig = R"({
+  "platform": {"cpus": 4, "frequency_mhz": 3000},
+  "workload": {"kind": "hw_synthetic"},
+  "run": {"seed": 1}
+})";
+
 // A fresh working folder per test.
 class Cli : public testing::Test {
  protected:
@@ -35,6 +45,7 @@ class Cli : public testing::Test {
     dir_ = fs::path(testing::TempDir()) / ("mmusim_e2e_" + std::string(info->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    write("hw.json", kHardwareConfig);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -70,7 +81,19 @@ class Cli : public testing::Test {
   fs::path dir_;
 };
 
-constexpr const char* kSmall = "--set workload.hw_synthetic.accesses_per_cpu=500";
+constexpr const char* kSmall = "run hw.json --set workload.hw_synthetic.accesses_per_cpu=500";
+
+// The default experiment at a tiny scale: 3 iterations per CPU instead of 1000.
+constexpr const char* kTinyDefault = "--set workload.scenarios.iterations_per_cpu=3";
+constexpr const char* kEagerPoint = "p000_vmalloc.lazy_max_pages_mode=fixed";
+constexpr const char* kLazyPoint = "p001_vmalloc.lazy_max_pages_mode=linux";
+
+std::string with_commas(std::uint64_t value) {
+  std::string digits = std::to_string(value);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(static_cast<std::size_t>(i), ",");
+  return digits;
+}
 
 constexpr const char* kTwoCpuTrace = R"(mmusim-trace 1
 # Two CPUs sharing one page; CPU 1 remaps it and flushes its own TLB only.
@@ -87,18 +110,146 @@ boot map 0xffffc90000000000 16KiB global
 0 store 0xffffc90000003000
 )";
 
-TEST_F(Cli, NoArgumentsRunsTheBuiltInDefaultFromAnyFolder) {
-  const Outcome run = mmusim("");
+TEST_F(Cli, NoArgumentsRunsTheBuiltInDefaultSweepFromAnyFolder) {
+  const Outcome run = mmusim(kTinyDefault);
   ASSERT_EQ(run.status, 0) << run.err;
-  EXPECT_NE(run.out.find("configs/default.json (built in)"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("translations"), std::string::npos);
   EXPECT_EQ(run.err, "");
-  const auto stats = nlohmann::json::parse(slurp(dir_ / "out" / "stats.json"));
-  EXPECT_EQ(stats["sim"]["cpus"], 4);
-  EXPECT_EQ(stats["sim"]["stop_reason"], "completed");
-  EXPECT_GT(stats["total"]["translation"]["translations"].get<int>(), 0);
-  EXPECT_TRUE(fs::exists(dir_ / "out" / "config.json"));
-  EXPECT_FALSE(fs::exists(dir_ / "out" / "stats.json.tmp"));
+  // Two points: eager purging, then Linux 4.19's lazy purging, each a run on 16 CPUs.
+  for (const char* point : {kEagerPoint, kLazyPoint}) {
+    SCOPED_TRACE(point);
+    const auto stats = nlohmann::json::parse(slurp(dir_ / "out" / point / "stats.json"));
+    EXPECT_EQ(stats["sim"]["cpus"], 16);
+    EXPECT_EQ(stats["sim"]["stop_reason"], "completed");
+    const auto config = nlohmann::json::parse(slurp(dir_ / "out" / point / "config.json"));
+    EXPECT_EQ(config["platform"]["topology"]["sockets"], 2);
+    EXPECT_EQ(config["workload"]["kind"], "scenarios");
+    EXPECT_EQ(config["workload"]["scenarios"]["iterations_per_cpu"], 3);
+    EXPECT_GT(config["workload"]["background"]["pages"].get<int>(), 0);
+  }
+  const auto eager_config =
+      nlohmann::json::parse(slurp(dir_ / "out" / kEagerPoint / "config.json"));
+  EXPECT_EQ(eager_config["vmalloc"]["lazy_max_pages_mode"], "fixed");
+  EXPECT_EQ(eager_config["vmalloc"]["lazy_max_pages"], 0);
+  const auto lazy_config = nlohmann::json::parse(slurp(dir_ / "out" / kLazyPoint / "config.json"));
+  EXPECT_EQ(lazy_config["vmalloc"]["lazy_max_pages_mode"], "linux");
+
+  // The eager kernel purges at lazy frees, each purge one kernel TLB flush (this mix has no
+  // other shootdowns); 4.19 lets fls(16) x 32 MiB = 40960 pages wait, far more than 3
+  // iterations per CPU free, so it never purges.
+  const auto eager = nlohmann::json::parse(slurp(dir_ / "out" / kEagerPoint / "stats.json"));
+  const auto lazy = nlohmann::json::parse(slurp(dir_ / "out" / kLazyPoint / "stats.json"));
+  const auto eager_shootdowns = eager["total"]["shootdown"]["started"].get<std::uint64_t>();
+  EXPECT_GT(eager["vmalloc"]["purges"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(eager_shootdowns, eager["vmalloc"]["purges"].get<std::uint64_t>());
+  EXPECT_EQ(lazy["vmalloc"]["purges"], 0);
+  EXPECT_EQ(lazy["total"]["shootdown"]["started"], 0);
+  EXPECT_EQ(eager["vmalloc"]["lazy_frees"], lazy["vmalloc"]["lazy_frees"]);
+
+  // The summary: a row per point, then the lazy point against the eager one.
+  EXPECT_EQ(run.out.rfind("sweep: 2 of 2 points completed\n  point  lazy_max_pages_mode  "
+                          "shootdowns",
+                          0),
+            0u)
+      << run.out;
+  const std::string eager_row = "\n      0  fixed  ";
+  const std::string lazy_row = "\n      1  linux  ";
+  ASSERT_NE(run.out.find(eager_row), std::string::npos) << run.out;
+  ASSERT_NE(run.out.find(lazy_row), std::string::npos) << run.out;
+  const std::string eager_line = run.out.substr(run.out.find(eager_row) + eager_row.size());
+  EXPECT_EQ(eager_line.substr(eager_line.find_first_not_of(' '),
+                              with_commas(eager_shootdowns).size() + 1),
+            with_commas(eager_shootdowns) + " ")
+      << run.out;
+  const std::string difference = "\n  1 - 0  ";
+  ASSERT_NE(run.out.find(difference), std::string::npos) << run.out;
+  const std::string difference_line = run.out.substr(run.out.find(difference) + difference.size());
+  EXPECT_EQ(difference_line.substr(difference_line.find_first_not_of(' '),
+                                   with_commas(eager_shootdowns).size() + 2),
+            "-" + with_commas(eager_shootdowns) + " ")
+      << run.out;
+  EXPECT_NE(run.out.find("\n  1 / 0  "), std::string::npos) << run.out;
+
+  const auto definition = nlohmann::json::parse(slurp(dir_ / "out" / "sweep.json"));
+  EXPECT_EQ(definition["config"], "configs/default.json (built in)");
+  EXPECT_EQ(definition["built_in"], true);
+  EXPECT_NE(slurp(dir_ / "out" / "results.csv").find("\n1," + std::string(kLazyPoint) + ",linux,"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.csv.tmp"));
+
+  // One point runs alone, as a plain run, to the same statistics.
+  const Outcome point = mmusim(std::string(kTinyDefault) + " --point 1 --out lazy");
+  ASSERT_EQ(point.status, 0) << point.err;
+  EXPECT_NE(point.out.find("configs/default.json (built in), point 1 "
+                           "(vmalloc.lazy_max_pages_mode=linux)"),
+            std::string::npos)
+      << point.out;
+  EXPECT_EQ(stats_without_host("lazy"), stats_without_host(std::string("out/") + kLazyPoint));
+
+  // Quiet, and both points at once: nothing printed, the same results.
+  const Outcome quiet = mmusim(std::string(kTinyDefault) + " --jobs 2 -q --out again");
+  ASSERT_EQ(quiet.status, 0) << quiet.err;
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(slurp(dir_ / "again" / "results.csv"), slurp(dir_ / "out" / "results.csv"));
+}
+
+TEST_F(Cli, DefaultSweepTakesTheSweepOptions) {
+  const Outcome record = mmusim("--record x.trace");
+  EXPECT_EQ(record.status, 2);
+  EXPECT_NE(record.err.find("give --point K as well"), std::string::npos) << record.err;
+  const Outcome beyond = mmusim("--point 2");
+  EXPECT_EQ(beyond.status, 2);
+  EXPECT_EQ(
+      beyond.err,
+      "mmusim: --point 2: the sweep of configs/default.json (built in) has 2 points (0..1)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+  // The jobs a cluster would run: the binary with --point, no configuration file.
+  const Outcome jobs = mmusim("--emit-jobs --out cluster");
+  ASSERT_EQ(jobs.status, 0) << jobs.err;
+  const std::string binary = fs::canonical(MMUSIM_BINARY).string();
+  EXPECT_EQ(jobs.out, binary + " --point 0 --out " + (dir_ / "cluster" / kEagerPoint).string() +
+                          " -q\n" + binary + " --point 1 --out " +
+                          (dir_ / "cluster" / kLazyPoint).string() + " -q\n");
+}
+
+TEST_F(Cli, ValidateWithoutAFileChecksTheBuiltInDefault) {
+  const Outcome good = mmusim("validate");
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_EQ(good.out, "configs/default.json (built in): valid (a sweep of 2 points)\n");
+  const Outcome bad = mmusim("validate --set platform.cpus=2000");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(bad.err,
+            "mmusim: configs/default.json (built in) (with --set): /platform/cpus: expected an "
+            "integer (1..1024), got 2000\n");
+  EXPECT_EQ(mmusim("validate a.json b.json").status, 2);
+}
+
+TEST_F(Cli, ReplayWithoutAConfigRunsOnTheDefaultMachineSizedForTheTrace) {
+  // Three CPUs cannot sit evenly on the default's two sockets: the trace's CPUs go on one.
+  write("three.trace", "mmusim-trace 1\ncpus 3\n0 compute 10\n2 compute 20\n");
+  ASSERT_EQ(mmusim("replay three.trace --out three -q").status, 0);
+  const auto three = nlohmann::json::parse(slurp(dir_ / "three" / "config.json"));
+  EXPECT_EQ(three["platform"]["cpus"], 3);
+  EXPECT_EQ(three["platform"]["topology"]["sockets"], 1);
+  EXPECT_EQ(three["platform"]["frequency_mhz"], 3000);
+  EXPECT_EQ(three["workload"]["kind"], "trace");
+  // Without a "cpus" line, the default machine as it is: 16 CPUs on two sockets.
+  write("any.trace", "mmusim-trace 1\n0 compute 10\n");
+  ASSERT_EQ(mmusim("replay any.trace --out any -q").status, 0);
+  const auto any = nlohmann::json::parse(slurp(dir_ / "any" / "config.json"));
+  EXPECT_EQ(any["platform"]["cpus"], 16);
+  EXPECT_EQ(any["platform"]["topology"]["sockets"], 2);
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir_ / "any" / "stats.json"))["sim"]["cycles"], 10);
+}
+
+TEST_F(Cli, ReplayOnASweepsConfigurationTakesWhatItsPointsShare) {
+  write("two.trace", kTwoCpuTrace);
+  write("sweep.json", R"({"platform": {"cpus": 2}, "sweep": {"flush.mechanism": ["invlpgb"]}})");
+  const Outcome replay = mmusim("replay two.trace --config sweep.json --out replayed -q");
+  ASSERT_EQ(replay.status, 0) << replay.err;
+  const auto config = nlohmann::json::parse(slurp(dir_ / "replayed" / "config.json"));
+  EXPECT_EQ(config["platform"]["cpus"], 2);
+  EXPECT_EQ(config["flush"]["mechanism"], "ipi");  // the base's: the swept key is not set
 }
 
 TEST_F(Cli, ResolvedConfigRunsAgainToTheSameStats) {
@@ -268,8 +419,8 @@ TEST_F(Cli, SixtyFourCpusFinishTogetherWithoutSystemCWarnings) {
   // Every CPU must leave its idle loop when the last one finishes, even one that was catching
   // up with global time at that moment; otherwise the run ends with suspended threads and
   // SystemC warns about an idle sc_start().
-  const Outcome run =
-      mmusim("--set platform.cpus=64 --set workload.hw_synthetic.accesses_per_cpu=5000 -q");
+  const Outcome run = mmusim(
+      "run hw.json --set platform.cpus=64 --set workload.hw_synthetic.accesses_per_cpu=5000 -q");
   EXPECT_EQ(run.status, 0);
   EXPECT_EQ(run.err, "");
 }

@@ -154,6 +154,7 @@ TEST_F(Sweep, TwoByTwoWritesAFolderPerPointAndResultsMatchingThem) {
                                            "shootdown_latency_mean",
                                            "shootdown_latency_p99",
                                            "flush_cycles",
+                                           "tlb_maintenance_cycles",
                                            "tlb_maintenance_cycles_per_cpu",
                                            "busy_cycles",
                                            "translations",
@@ -167,6 +168,8 @@ TEST_F(Sweep, TwoByTwoWritesAFolderPerPointAndResultsMatchingThem) {
                                            "purges",
                                            "pages_purged",
                                            "vm_unmap_aliases",
+                                           "areas_allocated",
+                                           "vmap_blocks_created",
                                            "kernel_warnings",
                                            "kernel_bugs"};
   EXPECT_EQ(rows[0], header);
@@ -194,6 +197,8 @@ TEST_F(Sweep, TwoByTwoWritesAFolderPerPointAndResultsMatchingThem) {
     EXPECT_EQ(row["lazy_frees"], "3");
     EXPECT_EQ(row["purges"], "3");
     EXPECT_EQ(row["pages_purged"], "15");
+    EXPECT_EQ(row["areas_allocated"], "3");
+    EXPECT_EQ(row["vmap_blocks_created"], "0");
     EXPECT_EQ(row["shootdowns"], "3");
     EXPECT_EQ(row["shootdowns_pages"], "3");
     EXPECT_EQ(row["shootdowns_full"], "0");
@@ -213,6 +218,8 @@ TEST_F(Sweep, TwoByTwoWritesAFolderPerPointAndResultsMatchingThem) {
     EXPECT_EQ(row["busy_cycles"], std::to_string(cycles["busy"].get<std::uint64_t>()));
     EXPECT_EQ(row["walk_cycles"], std::to_string(cycles["walk"].get<std::uint64_t>()));
     EXPECT_EQ(row["flush_cycles"], std::to_string(flush));
+    EXPECT_EQ(row["tlb_maintenance_cycles"],
+              std::to_string(flush + cycles["invalidation"].get<std::uint64_t>()));
     EXPECT_EQ(row["tlb_misses"],
               std::to_string(s["total"]["translation"]["misses"].get<std::uint64_t>()));
     EXPECT_EQ(row["shootdown_latency_p99"],

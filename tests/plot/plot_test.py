@@ -77,6 +77,15 @@ class Plot(unittest.TestCase):
         self.check_outputs(out, {"tlb_miss_rate_vs_tlb_stlb_ways": [
             "tlb_miss_rate (misses per translation)"]})
 
+    def test_stat_given_is_plotted_besides_the_cpus_plot(self):
+        run, out = self.plot("sweep_cpus", "--stat", "ipis_sent")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.check_outputs(out, {
+            "shootdown_latency_vs_cpus": ["Kernel TLB shootdown latency vs CPUs"],
+            "ipis_sent_vs_platform_cpus": ["ipis_sent vs platform.cpus", "CPUs (platform.cpus)",
+                                           "ipis_sent (count)", "flush.mechanism=ipi",
+                                           "flush.mechanism=invlpgb"]})
+
     def test_run_folder(self):
         run, out = self.plot("run")
         self.assertEqual(run.returncode, 0, run.stderr)

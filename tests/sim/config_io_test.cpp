@@ -3,10 +3,13 @@
 #include "sim/config_io.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "sim/sweep.h"
 
 namespace mmusim::sim {
 namespace {
@@ -213,10 +216,23 @@ TEST(ConfigIo, BytesFormatting) {
   EXPECT_EQ(format_bytes(3 << 10), "3KiB");
 }
 
-TEST(ConfigIo, BuiltInDefaultConfigIsValid) {
+TEST(ConfigIo, BuiltInDefaultConfigIsItsSweepsBase) {
+  // configs/default.json is a sweep of two points; a plain run (a replay without --config)
+  // takes the configuration they share, without the sweep: Linux 4.19's lazy purging, which
+  // is the sweep's second point.
   const ExperimentConfig config = default_config();
-  EXPECT_EQ(config.workload.kind, workloads::WorkloadKind::kHwSynthetic);
   EXPECT_FALSE(config.description.empty());
+  EXPECT_EQ(config.platform.cpus, 16u);
+  EXPECT_EQ(config.platform.topology.sockets, 2u);
+  EXPECT_EQ(config.workload.kind, workloads::WorkloadKind::kScenarios);
+  EXPECT_GT(config.workload.background.pages, 0u);
+  EXPECT_EQ(config.vmalloc.lazy_max_pages_mode, vmalloc::LazyMaxPages::kLinux);
+  const std::optional<Sweep> sweep = default_sweep({});
+  ASSERT_TRUE(sweep.has_value());
+  ASSERT_EQ(sweep->points.size(), 2u);
+  EXPECT_EQ(config_to_json(config), config_to_json(point_config(*sweep, 1)));
+  // Overrides reach the base as they reach a file's configuration.
+  EXPECT_EQ(default_config({"platform.cpus=4"}).platform.cpus, 4u);
 }
 
 }  // namespace

@@ -161,7 +161,10 @@ TEST(Experiment, FailedEditIsCountedAndWarned) {
 }
 
 TEST(Experiment, TwoRunsInOneProcessAreIdentical) {
-  ExperimentConfig config = default_config({"workload.hw_synthetic.accesses_per_cpu=2000"});
+  // The default machine's latencies and TLBs, with 4 CPUs of the plain hardware-level mix.
+  ExperimentConfig config = default_config(
+      {"workload.kind=hw_synthetic", "workload.hw_synthetic.accesses_per_cpu=2000",
+       "workload.background.pages=0", "platform.cpus=4", "platform.topology.sockets=1"});
   const auto first = run(config);
   const auto second = run(config);
   EXPECT_EQ(first.dump(), second.dump());
