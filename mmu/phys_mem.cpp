@@ -27,19 +27,15 @@ std::uint64_t PhysMem::node_frame_count(std::uint32_t node) const {
   return node + 1 == numa_nodes_ ? frame_count() - per_node * node : per_node;
 }
 
-const PhysMem::Frame* PhysMem::find(std::uint64_t pfn) const {
-  auto it = frames_.find(pfn);
-  return it == frames_.end() ? nullptr : it->second.get();
-}
-
 PhysMem::Frame* PhysMem::materialise(std::uint64_t pfn) {
-  auto& slot = frames_[pfn];
-  if (!slot) {
-    slot = std::make_unique<Frame>();
+  Frame*& slot = frames_[pfn];
+  if (slot == nullptr) {
+    storage_.push_back(std::make_unique<Frame>());
+    slot = storage_.back().get();
     slot->fill(0);
     ++stats_.frames_materialised;
   }
-  return slot.get();
+  return slot;
 }
 
 bool PhysMem::in_range(std::uint64_t addr, std::uint64_t bytes) const {
@@ -48,12 +44,27 @@ bool PhysMem::in_range(std::uint64_t addr, std::uint64_t bytes) const {
 }
 
 std::uint64_t PhysMem::read_u64(PhysAddr addr) const {
+  // Page-table entries are aligned: one frame, no range arithmetic beyond the check.
+  const std::uint64_t at = addr.value();
+  if ((at & 7) == 0 && at < size_bytes_) {
+    const Frame* frame = find(at >> kPageShift);
+    if (frame == nullptr) return 0;
+    std::uint64_t value;
+    std::memcpy(&value, frame->data() + (at & (kPageBytes - 1)), sizeof value);
+    return value;
+  }
   std::uint64_t value = 0;
   read(addr, &value, sizeof value);
   return value;
 }
 
 void PhysMem::write_u64(PhysAddr addr, std::uint64_t value) {
+  const std::uint64_t at = addr.value();
+  if ((at & 7) == 0 && at < size_bytes_) {
+    std::memcpy(materialise(at >> kPageShift)->data() + (at & (kPageBytes - 1)), &value,
+                sizeof value);
+    return;
+  }
   write(addr, &value, sizeof value);
 }
 
@@ -101,8 +112,7 @@ void PhysMem::write(PhysAddr addr, const void* src, std::uint64_t bytes) {
 
 void PhysMem::zero_frame(Pfn pfn) {
   // A frame that was never written already reads as zero: nothing to materialise.
-  auto it = frames_.find(pfn.value());
-  if (it != frames_.end()) it->second->fill(0);
+  if (Frame* const* frame = frames_.find(pfn.value())) (*frame)->fill(0);
 }
 
 SimpleFrameAllocator::SimpleFrameAllocator(const PhysMem& memory, std::uint64_t reserved_frames)

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
+#include "mmu/flat_map.h"
 #include "mmu/types.h"
 
 namespace mmusim::mmu {
@@ -67,18 +67,23 @@ class PhysMem {
   void write(PhysAddr addr, const void* src, std::uint64_t bytes);
   void zero_frame(Pfn pfn);
 
-  [[nodiscard]] bool is_materialised(Pfn pfn) const { return frames_.count(pfn.value()) != 0; }
+  [[nodiscard]] bool is_materialised(Pfn pfn) const { return find(pfn.value()) != nullptr; }
   [[nodiscard]] const PhysMemStats& stats() const { return stats_; }
 
  private:
   using Frame = std::array<std::uint8_t, kPageBytes>;
   [[nodiscard]] bool in_range(std::uint64_t addr, std::uint64_t bytes) const;
-  [[nodiscard]] const Frame* find(std::uint64_t pfn) const;
+  [[nodiscard]] const Frame* find(std::uint64_t pfn) const {
+    Frame* const* frame = frames_.find(pfn);
+    return frame == nullptr ? nullptr : *frame;
+  }
   Frame* materialise(std::uint64_t pfn);
 
   std::uint64_t size_bytes_;
   std::uint32_t numa_nodes_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Frame>> frames_;
+  // Every page walk step reads a frame: found through a flat map, owned by `storage_`.
+  FlatU64Map<Frame*> frames_;
+  std::vector<std::unique_ptr<Frame>> storage_;
   mutable PhysMemStats stats_;
 };
 

@@ -51,13 +51,14 @@ PagingStructureCache::PagingStructureCache(Level level, const PscConfig& config)
   if (config.entries == 0) return;
   ways_ = config.ways;
   sets_ = config.entries / config.ways;
+  sets_pow2_ = (sets_ & (sets_ - 1)) == 0;
   entries_.resize(std::size_t{sets_} * ways_);
 }
 
 const PagingStructureCache::Entry* PagingStructureCache::lookup(Pcid pcid, VirtAddr va) {
   if (entries_.empty()) return nullptr;
   const std::uint64_t tag = tag_of(va);
-  Entry* set = &entries_[(tag % sets_) * ways_];
+  Entry* set = set_of(tag);
   for (std::uint32_t way = 0; way < ways_; ++way) {
     Entry& entry = set[way];
     if (entry.valid && entry.tag == tag && entry.pcid == pcid.value()) {
@@ -72,7 +73,7 @@ void PagingStructureCache::fill(Pcid pcid, VirtAddr va, Pfn next_table, bool wri
                                 bool no_execute) {
   if (entries_.empty()) return;
   const std::uint64_t tag = tag_of(va);
-  Entry* set = &entries_[(tag % sets_) * ways_];
+  Entry* set = set_of(tag);
   Entry* victim = &set[0];
   for (std::uint32_t way = 0; way < ways_; ++way) {
     Entry& entry = set[way];
@@ -112,7 +113,7 @@ std::uint64_t PagingStructureCache::invalidate_all() {
 std::uint64_t PagingStructureCache::invalidate_address(Pcid pcid, VirtAddr va) {
   if (entries_.empty()) return 0;
   const std::uint64_t tag = tag_of(va);
-  Entry* set = &entries_[(tag % sets_) * ways_];
+  Entry* set = set_of(tag);
   std::uint64_t removed = 0;
   for (std::uint32_t way = 0; way < ways_; ++way) {
     if (set[way].valid && set[way].tag == tag && set[way].pcid == pcid.value()) {
@@ -144,9 +145,8 @@ PageWalker::PageWalker(PhysMem& memory, const MmuConfig& config)
   caches_.emplace_back(Level::kPml5, mode_.levels == 5 ? config.pml5e : disabled);
 }
 
-WalkResult PageWalker::fail(WalkResult& result, FaultKind kind, bool present_violation,
-                            AccessType access, Privilege privilege, const WalkContext& context,
-                            VirtAddr va) {
+void PageWalker::fail(WalkResult& result, FaultKind kind, bool present_violation, AccessType access,
+                      Privilege privilege, const WalkContext& context, VirtAddr va) {
   result.fault = kind;
   result.error_code = (present_violation ? fault_bits::kPresent : 0) |
                       (access == AccessType::kWrite ? fault_bits::kWrite : 0) |
@@ -159,7 +159,6 @@ WalkResult PageWalker::fail(WalkResult& result, FaultKind kind, bool present_vio
     caches_[level].invalidate_address(context.pcid, va);
   }
   stats_.walk_cycles += result.cycles.value();
-  return result;
 }
 
 WalkResult PageWalker::walk(const WalkContext& context, VirtAddr va, AccessType access,
@@ -205,10 +204,12 @@ WalkResult PageWalker::walk(const WalkContext& context, VirtAddr va, AccessType 
     const Pte pte{raw};
     result.cycles = Cycles{cycles};
     if (!pte.present()) {
-      return fail(result, FaultKind::kNotPresent, false, access, privilege, context, va);
+      fail(result, FaultKind::kNotPresent, false, access, privilege, context, va);
+      return result;
     }
     if (pte.reserved_bits(level, phys_bits_) != 0) {
-      return fail(result, FaultKind::kReservedBit, true, access, privilege, context, va);
+      fail(result, FaultKind::kReservedBit, true, access, privilege, context, va);
+      return result;
     }
     writable = writable && pte.writable();
     user = user && pte.user();
@@ -217,13 +218,16 @@ WalkResult PageWalker::walk(const WalkContext& context, VirtAddr va, AccessType 
     if (pte.is_leaf(level)) {
       // CR0.WP = 1: supervisor writes honour R/W too. SMEP/SMAP are not modelled.
       if (privilege == Privilege::kUser && !user) {
-        return fail(result, FaultKind::kUserSupervisor, true, access, privilege, context, va);
+        fail(result, FaultKind::kUserSupervisor, true, access, privilege, context, va);
+        return result;
       }
       if (access == AccessType::kWrite && !writable) {
-        return fail(result, FaultKind::kWriteProtect, true, access, privilege, context, va);
+        fail(result, FaultKind::kWriteProtect, true, access, privilege, context, va);
+        return result;
       }
       if (access == AccessType::kExecute && no_execute) {
-        return fail(result, FaultKind::kNoExecute, true, access, privilege, context, va);
+        fail(result, FaultKind::kNoExecute, true, access, privilege, context, va);
+        return result;
       }
       std::uint64_t updated = raw | pte_bits::kAccessed;
       if (access == AccessType::kWrite) updated |= pte_bits::kDirty;
@@ -247,7 +251,8 @@ WalkResult PageWalker::walk(const WalkContext& context, VirtAddr va, AccessType 
       return result;
     }
     if (level == Level::kPt) {  // unreachable: a PTE is always a leaf
-      return fail(result, FaultKind::kReservedBit, true, access, privilege, context, va);
+      fail(result, FaultKind::kReservedBit, true, access, privilege, context, va);
+      return result;
     }
     if (!pte.accessed()) {
       memory_.write_u64(slot, raw | pte_bits::kAccessed);

@@ -52,20 +52,24 @@ Cpu::Cpu(sc_core::sc_module_name name, int id, Platform& platform)
             platform.config().run.seed, platform.tracker()) {
   SC_HAS_PROCESS(Cpu);
   SC_THREAD(run);
+  irq_or_stop_ |= irq_event_;
+  irq_or_stop_ |= stop_event_;
+  wake_or_irq_or_stop_ |= wake_event_;
+  wake_or_irq_or_stop_ |= irq_event_;
+  wake_or_irq_or_stop_ |= stop_event_;
+  wake_or_stop_ |= wake_event_;
+  wake_or_stop_ |= stop_event_;
+  idle_with_irq_ |= irq_event_;
+  idle_with_irq_ |= wake_event_;
+  idle_with_irq_ |= all_finished_event_;
+  idle_with_irq_ |= stop_event_;
+  idle_without_irq_ |= wake_event_;
+  idle_without_irq_ |= all_finished_event_;
+  idle_without_irq_ |= stop_event_;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Time
-
-std::uint64_t Cpu::now() const {
-  return time_to_cycles(quantum_.get_current_time());
-}
-
-void Cpu::advance(std::uint64_t cycles, std::uint64_t& category) {
-  category += cycles;
-  if (&category != &cycles_.idle) cycles_.busy += cycles;
-  quantum_.inc(cycles_to_time(cycles));
-}
 
 void Cpu::after_wait() {
   quantum_.reset();
@@ -75,8 +79,8 @@ void Cpu::after_wait() {
 }
 
 void Cpu::sync() {
-  if (quantum_.get_local_time() == sc_core::SC_ZERO_TIME) return;
-  quantum_.sync();
+  if (quantum_.local() == 0) return;
+  quantum_.wait_out_local();
   after_wait();
 }
 
@@ -90,21 +94,24 @@ void Cpu::wait_until(std::uint64_t cycle) {
     const std::uint64_t t = now();
     if (t >= cycle) return;
     if (irq_enabled_) {
-      sc_core::wait(cycles_to_time(cycle - t), irq_event_ | platform_.stop_event());
+      sc_core::wait(cycles_to_time(cycle - t), irq_or_stop_);
     } else {
-      sc_core::wait(cycles_to_time(cycle - t), platform_.stop_event());
+      sc_core::wait(cycles_to_time(cycle - t), stop_event_);
     }
     after_wait();
   }
 }
 
-void Cpu::block(sc_core::sc_event& event, const std::string& reason) {
-  blocked_on_ = reason;
+void Cpu::block(sc_core::sc_event& event, std::string_view reason, std::string_view detail) {
+  blocked_on_.assign(reason);
+  blocked_on_.append(detail);
   blocked_since_ = now();
-  if (irq_enabled_) {
-    sc_core::wait(event | irq_event_ | platform_.stop_event());
+  if (&event == &wake_event_) {
+    sc_core::wait(irq_enabled_ ? wake_or_irq_or_stop_ : wake_or_stop_);
+  } else if (irq_enabled_) {
+    sc_core::wait(event | irq_event_ | stop_event_);
   } else {
-    sc_core::wait(event | platform_.stop_event());
+    sc_core::wait(event | stop_event_);
   }
   blocked_on_.clear();
   after_wait();
@@ -168,8 +175,10 @@ void Cpu::handle_ipi(std::uint64_t idle_since) {
   cost += latency.ipi.irq_exit;
   in_interrupt_ = false;
   advance(cost, cycles_.ipi_handling);
-  timeline.slice(id_, "IPI handler", "shootdown", start, cost,
-                 "{\"calls\":" + std::to_string(calls.size()) + "}");
+  if (timeline.enabled()) {
+    timeline.slice(id_, "IPI handler", "shootdown", start, cost,
+                   "{\"calls\":" + std::to_string(calls.size()) + "}");
+  }
 }
 
 void Cpu::halt(std::uint64_t until) {
@@ -187,15 +196,14 @@ void Cpu::halt(std::uint64_t until) {
     blocked_on_ =
         irq_enabled_ ? "an interrupt (halted)" : "an interrupt, halted with interrupts disabled";
     blocked_since_ = now();
-    sc_core::sc_event& stop = platform_.stop_event();
     if (until != 0 && irq_enabled_) {
-      sc_core::wait(cycles_to_time(until - now()), irq_event_ | stop);
+      sc_core::wait(cycles_to_time(until - now()), irq_or_stop_);
     } else if (until != 0) {
-      sc_core::wait(cycles_to_time(until - now()), stop);
+      sc_core::wait(cycles_to_time(until - now()), stop_event_);
     } else if (irq_enabled_) {
-      sc_core::wait(irq_event_ | stop);
+      sc_core::wait(irq_or_stop_);
     } else {
-      sc_core::wait(stop);  // a halt nothing but the end of the run can end: a deadlock
+      sc_core::wait(stop_event_);  // a halt nothing but the end of the run can end: a deadlock
     }
     blocked_on_.clear();
     after_wait();
@@ -223,12 +231,7 @@ void Cpu::idle_until_everyone_finished() {
       continue;
     }
     blocked_on_ = "nothing (idle after its last op)";
-    sc_core::sc_event& stop = platform_.stop_event();
-    if (irq_enabled_) {
-      sc_core::wait(irq_event_ | wake_event_ | platform_.all_finished_event() | stop);
-    } else {
-      sc_core::wait(wake_event_ | platform_.all_finished_event() | stop);
-    }
+    sc_core::wait(irq_enabled_ ? idle_with_irq_ : idle_without_irq_);
     blocked_on_.clear();
     after_wait();
   }
@@ -311,11 +314,13 @@ void Cpu::kernel_flush(const FlushWork& work, bool remote_flush_event) {
   platform_.record_shootdown(everyone_flushed - start,
                              invlpgb ? 0 : static_cast<std::uint64_t>(platform_.cpu_count() - 1));
   platform_.record_flush_duration(now() - start);
-  platform_.timeline().slice(
-      id_, work.kind == FlushWork::Kind::kPages ? "flush (pages)" : "flush (full)", "shootdown",
-      start, now() - start,
-      work.kind != FlushWork::Kind::kPages ? ""
-                                           : "{\"pages\":" + std::to_string(work.pages()) + "}");
+  if (platform_.timeline().enabled()) {
+    platform_.timeline().slice(
+        id_, work.kind == FlushWork::Kind::kPages ? "flush (pages)" : "flush (full)", "shootdown",
+        start, now() - start,
+        work.kind != FlushWork::Kind::kPages ? ""
+                                             : "{\"pages\":" + std::to_string(work.pages()) + "}");
+  }
 }
 
 std::uint64_t Cpu::on_each_cpu(const FlushWork& work) {
@@ -476,7 +481,7 @@ void Cpu::lock(SimLock& lock) {
         continue;
       }
       if (lock_granted_) break;
-      block(wake_event_, "lock " + lock.name());
+      block(wake_event_, "lock ", lock.name());
     }
     wait_until(lock_granted_at_);
     const std::uint64_t waited =
@@ -484,8 +489,10 @@ void Cpu::lock(SimLock& lock) {
     cycles_.lock_wait += waited;
     cycles_.busy += waited;
     lock.stats.wait_cycles += waited;
-    platform_.timeline().slice(id_, ("wait " + lock.name()).c_str(), "lock", wait_start,
-                               now() - wait_start);
+    if (platform_.timeline().enabled()) {
+      platform_.timeline().slice(id_, ("wait " + lock.name()).c_str(), "lock", wait_start,
+                                 now() - wait_start);
+    }
   }
   lock.owner_ = id_;
   advance(latency.acquire, cycles_.work);
@@ -570,7 +577,7 @@ vmalloc::AccessResult Cpu::kernel_access(mmu::VirtAddr va, mmu::AccessType type)
 // The op stream
 
 void Cpu::run() {
-  quantum_.reset();
+  quantum_.start();
   platform_.set_current(this);
   try {
     if (source_) {
@@ -617,13 +624,59 @@ void Cpu::run() {
 }
 
 void Cpu::access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege, const Op& op) {
-  const tlb::TranslateResult result = unit_.translate(va, type, privilege);
+  account_access(va, privilege, op, unit_.translate(va, type, privilege));
+}
+
+bool Cpu::plain_access(const tlb::TranslateResult& result) const {
+  return result.ok() && !result.stale_hit &&
+         !(result.level == tlb::HitLevel::kWalk && platform_.timeline().enabled() &&
+           result.walk_cycles.value() >= platform_.config().output.timeline_walk_threshold);
+}
+
+void Cpu::touch(std::uint64_t addr, std::uint64_t bytes, std::uint64_t stride, mmu::AccessType type,
+                mmu::Privilege privilege, const Op& op) {
+  // The cycles of plain accesses are added up and charged once; an access that needs more
+  // (a fault, a stale hit, a timeline slice) first brings the charges up to date, so that it
+  // sees the CPU's time exactly as if each access had been charged on its own.
+  const std::uint64_t memory_access = platform_.config().latency.memory_access;
+  std::uint64_t accesses = 0;
+  std::uint64_t tlb_cycles = 0;
+  std::uint64_t walk_cycles = 0;
+  std::uint64_t work_cycles = 0;
+  auto charge = [&] {
+    ops_.touch_accesses += accesses;
+    advance(tlb_cycles, cycles_.tlb);
+    advance(walk_cycles, cycles_.walk);
+    advance(work_cycles, cycles_.work);
+    accesses = tlb_cycles = walk_cycles = work_cycles = 0;
+  };
+  for (std::uint64_t offset = 0; offset < bytes && !platform_.stopping(); offset += stride) {
+    const mmu::VirtAddr va{addr + offset};
+    const tlb::TranslateResult result = unit_.translate(va, type, privilege);
+    if (plain_access(result)) {
+      ++accesses;
+      tlb_cycles += result.tlb_cycles.value();
+      walk_cycles += result.walk_cycles.value();
+      work_cycles += memory_access;
+    } else {
+      charge();
+      ++ops_.touch_accesses;
+      account_access(va, privilege, op, result);
+    }
+    if (offset + stride < offset) break;  // the range reaches the end of the address space
+  }
+  charge();
+}
+
+void Cpu::account_access(mmu::VirtAddr va, mmu::Privilege privilege, const Op& op,
+                         const tlb::TranslateResult& result) {
   const std::uint64_t start = now();
   advance(result.tlb_cycles.value(), cycles_.tlb);
   advance(result.walk_cycles.value(), cycles_.walk);
   if (result.ok()) advance(platform_.config().latency.memory_access, cycles_.work);
   if (result.level == tlb::HitLevel::kWalk &&
-      result.walk_cycles.value() >= platform_.config().output.timeline_walk_threshold) {
+      result.walk_cycles.value() >= platform_.config().output.timeline_walk_threshold &&
+      platform_.timeline().enabled()) {
     platform_.timeline().slice(id_, "page walk", "walk", start + result.tlb_cycles.value(),
                                result.walk_cycles.value(),
                                "{\"va\":\"" + mmu::hex(va.value()) + "\"}");
@@ -675,13 +728,7 @@ void Cpu::execute(const Op& op) {
     case OpKind::kTouch: {
       const mmu::AccessType type =
           op.has(op_flags::kStore) ? mmu::AccessType::kWrite : mmu::AccessType::kRead;
-      const std::uint64_t stride = std::max<std::uint64_t>(op.value, 1);
-      for (std::uint64_t offset = 0; offset < touch_bytes && !platform_.stopping();
-           offset += stride) {
-        ++ops_.touch_accesses;
-        access(mmu::VirtAddr{addr + offset}, type, privilege, op);
-        if (offset + stride < offset) break;  // the range reaches the end of the address space
-      }
+      touch(addr, touch_bytes, std::max<std::uint64_t>(op.value, 1), type, privilege, op);
       break;
     }
     case OpKind::kInvlpg:

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include <systemc>
-#include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "sim/cpu_stats.h"
+#include "sim/quantum.h"
 #include "sim/smp.h"
 #include "tlb/translation_unit.h"
 #include "vmalloc/kernel.h"
@@ -66,7 +66,7 @@ class Cpu : public sc_core::sc_module {
   [[nodiscard]] const std::map<std::string, SpanTotals>& spans() const { return spans_; }
 
   // The CPU's current time: global time plus what it has run ahead.
-  [[nodiscard]] std::uint64_t now() const;
+  [[nodiscard]] std::uint64_t now() const { return quantum_.now(); }
   [[nodiscard]] bool in_interrupt() const { return in_interrupt_; }
 
   // Kernel services, run in this CPU's thread.
@@ -92,6 +92,11 @@ class Cpu : public sc_core::sc_module {
   void post_ipi(std::uint64_t arrival, std::uint64_t flow_id);
   // A lock this CPU waits for was handed to it, usable from cycle `at`.
   void grant_lock(std::uint64_t at);
+  // The platform's broadcasts, on this CPU's own events: SystemC finds a waiting process in
+  // each event it waits on by a linear search, so events that every CPU waits on would make
+  // each wake-up cost as much as the machine has CPUs.
+  void wake_stop() { stop_event_.notify(sc_core::SC_ZERO_TIME); }
+  void wake_all_finished() { all_finished_event_.notify(sc_core::SC_ZERO_TIME); }
   // TLB entries another CPU's INVLPGB removed here.
   void count_invlpgb_entries(std::uint64_t entries) {
     shootdown_.invlpgb_entries_invalidated += entries;
@@ -117,6 +122,15 @@ class Cpu : public sc_core::sc_module {
   void exit_irq_block();
   void access(mmu::VirtAddr va, mmu::AccessType type, mmu::Privilege privilege,
               const workloads::Op& op);
+  // A touch op's accesses over [addr, addr + bytes), every `stride` bytes.
+  void touch(std::uint64_t addr, std::uint64_t bytes, std::uint64_t stride, mmu::AccessType type,
+             mmu::Privilege privilege, const workloads::Op& op);
+  // Charges an access's cycles and reports what went wrong with it (a kernel oops, a stale
+  // hit), or shows its walk on the timeline.
+  void account_access(mmu::VirtAddr va, mmu::Privilege privilege, const workloads::Op& op,
+                      const tlb::TranslateResult& result);
+  // An access that only costs cycles: no fault, no stale hit, nothing for the timeline.
+  [[nodiscard]] bool plain_access(const tlb::TranslateResult& result) const;
   void kernel_flush(const FlushWork& work, bool remote_flush_event);
   // Each returns the cycle at which every other CPU is known to have flushed.
   std::uint64_t on_each_cpu(const FlushWork& work);
@@ -124,12 +138,18 @@ class Cpu : public sc_core::sc_module {
   // Runs `work` on this CPU's TLB; returns its cycles.
   std::uint64_t run_flush(const FlushWork& work);
 
-  // Time.
-  void advance(std::uint64_t cycles, std::uint64_t& category);
+  // Time: charges `cycles` to `category` (and to busy, unless it is idle).
+  void advance(std::uint64_t cycles, std::uint64_t& category) {
+    category += cycles;
+    if (&category != &cycles_.idle) cycles_.busy += cycles;
+    quantum_.inc(cycles);
+  }
   // Waits (in global time) until `cycle`, taking interrupts on the way.
   void wait_until(std::uint64_t cycle);
   // Waits for `event` (and for IPIs, when interrupts are enabled).
-  void block(sc_core::sc_event& event, const std::string& reason);
+  // `reason` followed by `detail` is what a deadlock report says the CPU waits for (kept as
+  // two pieces so that a wait builds no string).
+  void block(sc_core::sc_event& event, std::string_view reason, std::string_view detail = {});
   void after_wait();
 
   // Interrupts.
@@ -147,7 +167,7 @@ class Cpu : public sc_core::sc_module {
   Platform& platform_;
   tlb::TranslationUnit unit_;
   std::unique_ptr<workloads::OpSource> source_;
-  tlm_utils::tlm_quantumkeeper quantum_;
+  QuantumKeeper quantum_;
 
   bool irq_enabled_ = true;
   bool in_interrupt_ = false;
@@ -165,8 +185,17 @@ class Cpu : public sc_core::sc_module {
   bool ipi_pending_ = false;
   std::uint64_t ipi_arrival_ = 0;
   std::uint64_t ipi_flow_ = 0;
-  sc_core::sc_event irq_event_;   // an IPI arrives
-  sc_core::sc_event wake_event_;  // an ack or a lock hand-over for this CPU
+  sc_core::sc_event irq_event_;           // an IPI arrives
+  sc_core::sc_event wake_event_;          // an ack or a lock hand-over for this CPU
+  sc_core::sc_event stop_event_;          // the run stops
+  sc_core::sc_event all_finished_event_;  // every CPU has run out of ops
+  // The combinations of those the CPU waits on, built once: `a | b` in a wait() call puts a
+  // new list on the heap every time.
+  sc_core::sc_event_or_list irq_or_stop_;
+  sc_core::sc_event_or_list wake_or_irq_or_stop_;
+  sc_core::sc_event_or_list wake_or_stop_;
+  sc_core::sc_event_or_list idle_with_irq_;     // irq, wake, all finished, stop
+  sc_core::sc_event_or_list idle_without_irq_;  // wake, all finished, stop
   std::uint64_t lock_granted_at_ = 0;
   bool lock_granted_ = false;
   std::deque<std::function<void()>> work_;

@@ -47,7 +47,7 @@ GuestHandle& Cpu::wait_for_handle(std::string_view name) {
     if (GuestHandle* handle = platform_.find_handle(name)) return *handle;
     // Another CPU binds it later in simulated time (or never: then the run deadlocks and the
     // report names the handle).
-    block(platform_.handle_bound_event(), "handle $" + std::string(name) + " to be bound");
+    block(platform_.handle_bound_event(), "handle $", std::string(name) + " to be bound");
     if (ipi_due()) take_interrupts();
   }
 }

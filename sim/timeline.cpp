@@ -10,6 +10,7 @@ Timeline::Timeline(const std::string& path, std::uint64_t max_events, std::uint3
     : path_(path), max_events_(max_events), frequency_mhz_(frequency_mhz) {
   out_.open(path + ".tmp", std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error(path + ".tmp: cannot create the timeline file");
+  open_ = true;
   out_ << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
   out_ << R"({"name":"process_name","ph":"M","pid":0,"tid":0,"args":{"name":"mmusim"}})";
   for (int cpu = 0; cpu < cpus; ++cpu) {
@@ -76,6 +77,7 @@ std::string Timeline::finish() {
   }
   out_ << "}}\n";
   out_.close();
+  open_ = false;
   if (!out_) return path_ + ".tmp: write failed";
   std::error_code ec;
   std::filesystem::rename(path_ + ".tmp", path_, ec);
@@ -86,6 +88,7 @@ std::string Timeline::finish() {
 void Timeline::abandon() {
   if (!out_.is_open()) return;
   out_.close();
+  open_ = false;
   std::error_code ec;
   std::filesystem::remove(path_ + ".tmp", ec);
 }

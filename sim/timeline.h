@@ -20,7 +20,8 @@ class Timeline {
   Timeline& operator=(const Timeline&) = delete;
   ~Timeline();
 
-  [[nodiscard]] bool enabled() const { return out_.is_open(); }
+  // Asked for every long page walk: a flag, not a call into the stream.
+  [[nodiscard]] bool enabled() const { return open_; }
   // A slice on `cpu`'s track from `start` lasting `duration` cycles.
   void slice(int cpu, const char* name, const char* category, std::uint64_t start,
              std::uint64_t duration, const std::string& args_json = "");
@@ -41,6 +42,7 @@ class Timeline {
 
   std::string path_;
   std::ofstream out_;
+  bool open_ = false;  // out_.is_open()
   std::uint64_t max_events_ = 0;
   std::uint32_t frequency_mhz_ = 1;
   std::uint64_t written_ = 0;

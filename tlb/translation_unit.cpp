@@ -24,7 +24,7 @@ TranslationUnit::TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuCo
   struct Named {
     const char* name;
     const TlbArrayConfig* config;
-    Group* group;
+    TlbLevel* level;
   };
   const Named layout[] = {
       {"l1i_4k", &tlb.l1i_4k, &l1i_},  {"l1i_2m", &tlb.l1i_2m, &l1i_},
@@ -35,18 +35,21 @@ TranslationUnit::TranslationUnit(int cpu, const TlbConfig& tlb, const mmu::MmuCo
   arrays_.reserve(std::size(layout));
   for (const Named& named : layout) {
     arrays_.emplace_back(named.name, *named.config, seed ^ mmu::stable_hash(prefix));
-    if (arrays_.back().exists()) named.group->push_back(arrays_.size() - 1);
   }
-  l1i_latency_ = group_latency(l1i_);
-  l1d_latency_ = group_latency(l1d_);
-  l2_latency_ = group_latency(l2_);
+  for (std::size_t i = 0; i < std::size(layout); ++i) {
+    if (arrays_[i].exists()) layout[i].level->add(arrays_[i]);
+  }
 }
 
-std::uint32_t TranslationUnit::group_latency(const Group& group) const {
-  std::uint32_t latency = 0;
-  for (std::size_t index : group)
-    latency = std::max(latency, arrays_[index].latency());
-  return latency;
+void TranslationUnit::TlbLevel::add(TlbArray& array) {
+  for (mmu::PageSize size : kSizes) {
+    if (!array.holds(size)) continue;
+    probes[probe_count++] = Probe{&array, size};
+    // The first structure of the level that holds a page size is the one a fill goes to.
+    TlbArray*& target = fill_target[mmu::index_of(size)];
+    if (target == nullptr) target = &array;
+  }
+  latency = std::max(latency, array.latency());
 }
 
 const TlbArray* TranslationUnit::find_array(const std::string& name) const {
@@ -68,28 +71,14 @@ void TranslationUnit::load_cr3(mmu::Pfn root, mmu::Pcid pcid) {
   pcid_ = pcide_ ? pcid : mmu::Pcid{0};
 }
 
-TlbEntry* TranslationUnit::probe(const Group& group, mmu::VirtAddr va, std::uint16_t pcid) {
-  for (std::size_t index : group) {
-    TlbArray& array = arrays_[index];
-    for (mmu::PageSize size : kSizes) {
-      if (!array.holds(size)) continue;
-      if (TlbEntry* entry = array.lookup(va.vpn(size), size, pcid)) return entry;
-    }
-  }
-  return nullptr;
-}
-
-void TranslationUnit::fill(const Group& group, const TlbEntry& entry) {
+void TranslationUnit::fill(const TlbLevel& level, const TlbEntry& entry) {
+  TlbArray* array = level.fill_target[mmu::index_of(entry.size)];
+  if (array == nullptr) return;
   TlbEntry evicted;
-  for (std::size_t index : group) {
-    TlbArray& array = arrays_[index];
-    if (!array.holds(entry.size)) continue;
-    array.insert(entry, evicted);
-    if (tracker_ != nullptr) {
-      if (evicted.valid) tracker_->on_remove(evicted);
-      tracker_->on_fill(mmu::PhysAddr{entry.pte_addr});
-    }
-    return;  // one structure per page size and level
+  array->insert(entry, evicted);
+  if (tracker_ != nullptr) {
+    if (evicted.valid) tracker_->on_remove(evicted);
+    tracker_->on_fill(mmu::PhysAddr{entry.pte_addr}, this);
   }
 }
 
@@ -110,7 +99,7 @@ TlbEntry TranslationUnit::make_entry(mmu::VirtAddr va, const mmu::Translation& t
 }
 
 void TranslationUnit::walk_and_fill(mmu::VirtAddr va, mmu::AccessType access,
-                                    mmu::Privilege privilege, const Group& l1,
+                                    mmu::Privilege privilege, const TlbLevel& l1,
                                     TranslateResult& result) {
   const mmu::WalkResult walk = walker_.walk(mmu::WalkContext{root_, pcid_}, va, access, privilege);
   result.walk_cycles += walk.cycles;
@@ -129,21 +118,22 @@ void TranslationUnit::walk_and_fill(mmu::VirtAddr va, mmu::AccessType access,
   result.paddr = walk.translation.frame.addr() + va.page_offset(walk.translation.size);
 }
 
-TranslateResult TranslationUnit::translate(mmu::VirtAddr va, mmu::AccessType access,
-                                           mmu::Privilege privilege) {
+TranslateResult TranslationUnit::translate_further(mmu::VirtAddr va, mmu::AccessType access,
+                                                   mmu::Privilege privilege, const TlbLevel& l1,
+                                                   TlbEntry* entry) {
   ++stats_.translations;
   TranslateResult result;
   const bool fetch = access == mmu::AccessType::kExecute;
-  const Group& l1 = fetch ? l1i_ : l1d_;
-  std::uint64_t tlb_cycles = fetch ? l1i_latency_ : l1d_latency_;
+  std::uint64_t tlb_cycles = l1.latency;
 
-  TlbEntry* entry = probe(l1, va, pcid_.value());
+  // The rest of L1, in order.
+  if (entry == nullptr) entry = probe(l1, /*from=*/1, va, pcid_.value());
   if (entry != nullptr) {
     result.level = HitLevel::kL1;
     ++stats_.l1_hits;
   } else {
-    tlb_cycles += l2_latency_;
-    entry = probe(l2_, va, pcid_.value());
+    tlb_cycles += l2_.latency;
+    entry = probe(l2_, /*from=*/0, va, pcid_.value());
     if (entry != nullptr) {
       result.level = HitLevel::kL2;
       ++stats_.l2_hits;

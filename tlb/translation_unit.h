@@ -122,7 +122,31 @@ class TranslationUnit {
 
   [[nodiscard]] int cpu() const { return cpu_; }
 
-  TranslateResult translate(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege);
+  // Inline: the common case (a hit in L1's first structure, 4 KiB pages, whose entry permits
+  // the access) is nothing but counting, and runs in the caller's loop; anything else goes on
+  // in translate_further().
+  TranslateResult translate(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege) {
+    const bool fetch = access == mmu::AccessType::kExecute;
+    const TlbLevel& l1 = fetch ? l1i_ : l1d_;
+    TlbEntry* entry = nullptr;
+    if (l1.probe_count != 0) {
+      const TlbLevel::Probe& first = l1.probes[0];
+      entry = first.array->lookup(va.vpn(first.size), first.size, pcid_.value());
+    }
+    if (entry != nullptr && !entry->stale && (privilege != mmu::Privilege::kUser || entry->user) &&
+        (access != mmu::AccessType::kWrite || (entry->writable && entry->dirty)) &&
+        (!fetch || entry->executable)) {
+      ++stats_.translations;
+      ++stats_.l1_hits;
+      stats_.tlb_cycles += l1.latency;
+      TranslateResult result;
+      result.paddr = mmu::Pfn{entry->frame}.addr() + va.page_offset(entry->size);
+      result.level = HitLevel::kL1;
+      result.tlb_cycles = mmu::Cycles{l1.latency};
+      return result;
+    }
+    return translate_further(va, access, privilege, l1, entry);
+  }
 
   // Loads CR3 without any invalidation (the state at boot).
   void load_cr3(mmu::Pfn root, mmu::Pcid pcid);
@@ -157,10 +181,38 @@ class TranslationUnit {
   [[nodiscard]] const InvalidationStats& invalidation_stats() const { return inval_; }
 
  private:
-  using Group = std::vector<std::size_t>;  // indices into arrays_
+  // One level of the hierarchy (L1 instruction, L1 data, second level) as translations use it,
+  // worked out once from the configuration: the lookups to make in order (each structure, each
+  // page size it holds), the structure each page size fills, and the level's latency.
+  struct TlbLevel {
+    struct Probe {
+      TlbArray* array = nullptr;
+      mmu::PageSize size = mmu::PageSize::k4K;
+    };
+    std::array<Probe, 3 * mmu::kNumPageSizes> probes{};
+    std::size_t probe_count = 0;
+    std::array<TlbArray*, mmu::kNumPageSizes> fill_target{};
+    std::uint32_t latency = 0;  // the largest of its structures'
 
-  TlbEntry* probe(const Group& group, mmu::VirtAddr va, std::uint16_t pcid);
-  void fill(const Group& group, const TlbEntry& entry);
+    void add(TlbArray& array);
+  };
+
+  // A translation that did not end with a plain hit in L1's first structure: `l1_entry` is
+  // the entry found there (stale, or not allowing the access), or nullptr when it missed.
+  TranslateResult translate_further(mmu::VirtAddr va, mmu::AccessType access,
+                                    mmu::Privilege privilege, const TlbLevel& l1,
+                                    TlbEntry* l1_entry);
+  // The first hit among the level's lookups from the `from`-th on, or nullptr.
+  TlbEntry* probe(const TlbLevel& level, std::size_t from, mmu::VirtAddr va, std::uint16_t pcid) {
+    for (std::size_t i = from; i < level.probe_count; ++i) {
+      const TlbLevel::Probe& probe = level.probes[i];
+      if (TlbEntry* entry = probe.array->lookup(va.vpn(probe.size), probe.size, pcid)) {
+        return entry;
+      }
+    }
+    return nullptr;
+  }
+  void fill(const TlbLevel& level, const TlbEntry& entry);
   TlbEntry make_entry(mmu::VirtAddr va, const mmu::Translation& translation) const;
   // Removes every entry for which pred holds, in every structure; counts into `invalidated`.
   template <class Pred>
@@ -172,17 +224,13 @@ class TranslationUnit {
   // sees the paging structures in memory.
   void drop_on_page_fault(mmu::VirtAddr va);
   void walk_and_fill(mmu::VirtAddr va, mmu::AccessType access, mmu::Privilege privilege,
-                     const Group& l1, TranslateResult& result);
-  [[nodiscard]] std::uint32_t group_latency(const Group& group) const;
+                     const TlbLevel& l1, TranslateResult& result);
 
   int cpu_;
-  std::vector<TlbArray> arrays_;
-  Group l1i_;
-  Group l1d_;
-  Group l2_;
-  std::uint32_t l1i_latency_ = 0;
-  std::uint32_t l1d_latency_ = 0;
-  std::uint32_t l2_latency_ = 0;
+  std::vector<TlbArray> arrays_;  // never resized after construction: the levels point in
+  TlbLevel l1i_;
+  TlbLevel l1d_;
+  TlbLevel l2_;
   mmu::PageWalker walker_;
   StaleTracker* tracker_;
   mmu::Pfn root_{0};

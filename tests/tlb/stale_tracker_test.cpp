@@ -199,6 +199,30 @@ TEST_F(StaleTrackerTest, UnmapOfALargePageMarksItsEntries) {
   EXPECT_EQ(stale.paddr, PhysAddr{0x20201000});
 }
 
+// What the guest asks before handing out a virtual range again: stale entries of pages that
+// reach into it, 4 KiB ones from just below its start and large ones from further down.
+TEST_F(StaleTrackerTest, StaleEntriesInARangeCountThePagesReachingIntoIt) {
+  TranslationUnit& cpu = add_cpu();
+  ASSERT_TRUE(load(cpu, kPage).ok());
+  ASSERT_TRUE(load(cpu, kLargePage + 0x123456).ok());
+  EXPECT_EQ(tracker.stale_entries_in(0, ~std::uint64_t{0}), 0u);
+  unmap(kPage, PageSize::k4K);
+  unmap(kLargePage, PageSize::k2M);
+  // Each page has an L1 and an STLB entry.
+  EXPECT_EQ(tracker.stale_entries_in(0x400000, 0x401000), 2u);
+  EXPECT_EQ(tracker.stale_entries_in(0x3ff000, 0x400001), 2u);
+  EXPECT_EQ(tracker.stale_entries_in(0x400800, 0x402000), 2u);
+  EXPECT_EQ(tracker.stale_entries_in(0x401000, 0x402000), 0u);
+  EXPECT_EQ(tracker.stale_entries_in(0x7ff000, 0x800000), 2u);  // the 2 MiB page's last 4 KiB
+  EXPECT_EQ(tracker.stale_entries_in(0x800000, 0x900000), 0u);
+  EXPECT_EQ(tracker.stale_entries_in(0x3ff000, 0x900000), 4u);
+  EXPECT_EQ(tracker.stale_entries_in(0x500000, 0x500000), 0u);  // an empty range
+  // Flushed entries are no longer stale anywhere.
+  cpu.invlpg(kLargePage);
+  EXPECT_EQ(tracker.stale_entries_in(0x7ff000, 0x800000), 0u);
+  EXPECT_EQ(tracker.stale_entries_in(0x3ff000, 0x900000), 2u);
+}
+
 TEST_F(StaleTrackerTest, ChangingALeafNoTlbHoldsIsCountedButMarksNothing) {
   TranslationUnit& cpu = add_cpu();
   ASSERT_TRUE(load(cpu, kOtherPage).ok());
