@@ -97,6 +97,15 @@ const Misuse kMisuses[] = {
     {"VreadAcrossHolesAndIoremapAtTheEnd",
      "0 vread 0xffffe8fffffff000 8192\n0 get_vm_area $io 8192 ioremap\n0 vread $io 8192\n", 0, 0,
      0, 1, ""},
+    // vwrite over the same holes writes nothing and returns 0; over an ioremap area it skips
+    // the area's bytes (4.19 never writes I/O memory) and, having copied into no area, also
+    // returns 0: two failed calls.
+    {"VwriteAcrossHolesAndIoremapAtTheEnd",
+     "0 vwrite 0xffffe8fffffff000 8192\n0 get_vm_area $io 8192 ioremap\n0 vwrite $io 8192\n", 0,
+     0, 0, 2, ""},
+    // Once the purge has unmapped and flushed a freed area, the kernel touching it faults.
+    {"AccessToAFreedArea", "0 vmalloc $a 4096\n0 vfree $a\n0 vm_unmap_aliases\n0 load $a\n", 0,
+     1, 0, -1, "BUG: unable to handle kernel paging request at 0xffffc90000000000"},
 };
 // clang-format on
 
