@@ -73,6 +73,8 @@ Cpu::Cpu(sc_core::sc_module_name name, int id, Platform& platform)
 
 void Cpu::after_wait() {
   quantum_.reset();
+  horizon_ = kNoHorizon;
+  ++yields_;
   platform_.set_current(this);
   // A stopped run ends every thread by unwinding it, so that nothing stays suspended.
   if (platform_.stopping()) throw StopRun{};
@@ -80,8 +82,35 @@ void Cpu::after_wait() {
 
 void Cpu::sync() {
   if (quantum_.local() == 0) return;
+  // Waiting out the local offset resumes this thread at its time, with nothing run in between,
+  // when no other process has anything to do until after then: neither now (a runnable process,
+  // a delta notification, an update) nor at any time up to and including the CPU's (a timed
+  // notification). Global time then moves without the two context switches of a wait; what the
+  // CPU does next is what it would have done after waiting, and SystemC's clock catches up at
+  // its next wait (or catch_up()). Only with one CPU and no sampler, though: SystemC keeps
+  // timed notifications in a binary heap, a wait puts one in and takes it out, and that can
+  // reorder notifications due at one same time, which decides which of several CPUs resuming
+  // together runs first. With one process, that order cannot matter.
+  if (platform_.sync_without_wait()) {
+    // SystemC is asked once per resumption; while the thread runs, only its own notifications
+    // can add activity, and each of them forgets the answer (note_activity()).
+    if (horizon_ == kNoHorizon) {
+      horizon_ = now_cycles() + time_to_cycles(sc_core::sc_time_to_pending_activity());
+    }
+    if (horizon_ > quantum_.now()) {
+      quantum_.sync_without_wait();
+      ++yields_;
+      if (platform_.stopping()) throw StopRun{};
+      return;
+    }
+  }
   quantum_.wait_out_local();
   after_wait();
+}
+
+void Cpu::catch_up() {
+  horizon_ = kNoHorizon;
+  quantum_.catch_up();
 }
 
 void Cpu::wait_until(std::uint64_t cycle) {
@@ -94,9 +123,9 @@ void Cpu::wait_until(std::uint64_t cycle) {
     const std::uint64_t t = now();
     if (t >= cycle) return;
     if (irq_enabled_) {
-      sc_core::wait(cycles_to_time(cycle - t), irq_or_stop_);
+      sc_core::wait(quantum_.delay_to(cycle), irq_or_stop_);
     } else {
-      sc_core::wait(cycles_to_time(cycle - t), stop_event_);
+      sc_core::wait(quantum_.delay_to(cycle), stop_event_);
     }
     after_wait();
   }
@@ -140,7 +169,9 @@ void Cpu::post_ipi(std::uint64_t arrival, std::uint64_t flow_id) {
   ipi_pending_ = true;
   ipi_arrival_ = arrival;
   ipi_flow_ = flow_id;
-  // The poster has synchronised, so global time is its time and the arrival is not before it.
+  // The poster has synchronised, so global time is its time and the arrival is not before it
+  // (the delay counts from SystemC's clock, which may lag behind global time).
+  platform_.current().note_activity();
   irq_event_.notify(cycles_to_time(arrival - now_cycles()));
 }
 
@@ -169,6 +200,7 @@ void Cpu::handle_ipi(std::uint64_t idle_since) {
     const std::uint64_t visible =
         start + cost +
         by_distance(distance, latency.ipi.ack_smt, latency.ipi.ack_socket, latency.ipi.ack_remote);
+    platform_.before_notify();
     call.shootdown->ack(call.slot, visible);
     ++shootdown_.calls_handled;
   }
@@ -197,9 +229,9 @@ void Cpu::halt(std::uint64_t until) {
         irq_enabled_ ? "an interrupt (halted)" : "an interrupt, halted with interrupts disabled";
     blocked_since_ = now();
     if (until != 0 && irq_enabled_) {
-      sc_core::wait(cycles_to_time(until - now()), irq_or_stop_);
+      sc_core::wait(quantum_.delay_to(until), irq_or_stop_);
     } else if (until != 0) {
-      sc_core::wait(cycles_to_time(until - now()), stop_event_);
+      sc_core::wait(quantum_.delay_to(until), stop_event_);
     } else if (irq_enabled_) {
       sc_core::wait(irq_or_stop_);
     } else {
@@ -538,6 +570,8 @@ void Cpu::unlock(SimLock& lock) {
 }
 
 void Cpu::grant_lock(std::uint64_t at) {
+  // Called in the releasing CPU's thread.
+  platform_.before_notify();
   lock_granted_ = true;
   lock_granted_at_ = at;
   wake_event_.notify(sc_core::SC_ZERO_TIME);
@@ -548,6 +582,8 @@ void Cpu::grant_lock(std::uint64_t at) {
 
 void Cpu::queue_work(std::function<void()> work) {
   work_.push_back(std::move(work));
+  // Called in the queueing CPU's thread.
+  platform_.before_notify();
   wake_event_.notify(sc_core::SC_ZERO_TIME);  // an idle CPU wakes up for it
 }
 
@@ -620,6 +656,8 @@ void Cpu::run() {
     finished_ = true;
     finish_cycle_ = now();
   }
+  // SystemC's clock ends where the thread's last sync would have left it.
+  catch_up();
   exited_ = true;
 }
 

@@ -74,6 +74,14 @@ class Cpu : public sc_core::sc_module {
   void charge_page_table(std::uint64_t cycles) { advance(cycles, cycles_.page_table); }
   // Brings global time up to this CPU's time: done before touching shared state.
   void sync();
+  // Brings SystemC's clock up to global time (see QuantumKeeper::lag()), keeping the CPU's
+  // local offset: done before a delta notification, which must reach its waiter at global time.
+  void catch_up();
+  // The thread's yields so far, as with every sync waiting: each wait and each sync done
+  // without one counts.
+  [[nodiscard]] std::uint64_t yields() const { return yields_; }
+  // This CPU's thread notified an event: the time of SystemC's next activity may have changed.
+  void note_activity() { horizon_ = kNoHorizon; }
   void flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end);
   void flush_tlb_all();
   // The flush after a page-attribute change (4.19's cpa_flush_range).
@@ -196,6 +204,10 @@ class Cpu : public sc_core::sc_module {
   sc_core::sc_event_or_list wake_or_stop_;
   sc_core::sc_event_or_list idle_with_irq_;     // irq, wake, all finished, stop
   sc_core::sc_event_or_list idle_without_irq_;  // wake, all finished, stop
+  std::uint64_t yields_ = 0;
+  // When SystemC next has something to do (a cycle), as it said since the thread resumed.
+  static constexpr std::uint64_t kNoHorizon = 0;
+  std::uint64_t horizon_ = kNoHorizon;
   std::uint64_t lock_granted_at_ = 0;
   bool lock_granted_ = false;
   std::deque<std::function<void()>> work_;

@@ -47,7 +47,14 @@ GuestHandle& Cpu::wait_for_handle(std::string_view name) {
     if (GuestHandle* handle = platform_.find_handle(name)) return *handle;
     // Another CPU binds it later in simulated time (or never: then the run deadlocks and the
     // report names the handle).
-    block(platform_.handle_bound_event(), "handle $", std::string(name) + " to be bound");
+    platform_.begin_handle_wait();
+    try {
+      block(platform_.handle_bound_event(), "handle $", std::string(name) + " to be bound");
+    } catch (...) {
+      platform_.end_handle_wait();
+      throw;
+    }
+    platform_.end_handle_wait();
     if (ipi_due()) take_interrupts();
   }
 }

@@ -80,6 +80,7 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
     sampler_ = std::make_unique<Sampler>("sampler", *this, config.output.sample_interval_cycles,
                                          config.output.max_samples);
   }
+  sync_without_wait_ = cpus_.size() == 1 && sampler_ == nullptr;
 }
 
 Platform::~Platform() = default;
@@ -199,8 +200,32 @@ GuestHandle& Platform::bind_handle(std::string_view name, GuestHandle handle) {
   auto it = handles_.find(name);
   if (it == handles_.end()) it = handles_.emplace(std::string(name), GuestHandle{}).first;
   it->second = std::move(handle);
-  handle_bound_event_.notify(sc_core::SC_ZERO_TIME);
+  if (sc_core::sc_is_running() && handle_waiters_ == 0 &&
+      !sc_core::sc_pending_activity_at_current_time()) {
+    handle_notice_owed_by_ = current_;
+    handle_notice_yields_ = current_->yields();
+  } else {
+    before_notify();
+    handle_bound_event_.notify(sc_core::SC_ZERO_TIME);
+  }
   return it->second;
+}
+
+void Platform::begin_handle_wait() {
+  before_notify();  // an owed notification wakes this CPU at once, as it would have
+  ++handle_waiters_;
+}
+
+void Platform::before_notify() {
+  if (!sc_core::sc_is_running()) return;
+  current_->catch_up();  // which also makes its next sync ask SystemC again
+  if (handle_notice_owed_by_ == nullptr) return;
+  // Still owed when the CPU that owes it is running and has not yielded since: delta
+  // notifications reach their waiters in the order they were made, so it goes first.
+  if (handle_notice_owed_by_ == current_ && handle_notice_yields_ == current_->yields()) {
+    handle_bound_event_.notify(sc_core::SC_ZERO_TIME);
+  }
+  handle_notice_owed_by_ = nullptr;
 }
 
 void Platform::kernel_log_line(const std::string& text) {
@@ -251,6 +276,7 @@ vmalloc::LockId Platform::lock_id(const std::string& name, vmalloc::LockKind kin
 
 void Platform::cpu_finished() {
   if (++finished_ != cpus_.size()) return;
+  before_notify();
   all_finished_event_.notify(sc_core::SC_ZERO_TIME);
   for (const auto& cpu : cpus_)
     cpu->wake_all_finished();
@@ -299,6 +325,7 @@ void Platform::request_stop(StopReason reason, std::string detail) {
   // unwind, so that every thread ends and the kernel can run again if needed. Before the
   // simulation starts (a BUG at boot) there is nobody to wake: the CPUs see it when they start.
   if (!sc_core::sc_is_running()) return;
+  before_notify();
   stop_event_.notify(sc_core::SC_ZERO_TIME);
   for (const auto& cpu : cpus_)
     cpu->wake_stop();

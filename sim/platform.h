@@ -108,6 +108,9 @@ class Platform : public sc_core::sc_module {
   // wakes the CPUs waiting for it.
   [[nodiscard]] GuestHandle* find_handle(std::string_view name);
   GuestHandle& bind_handle(std::string_view name, GuestHandle handle);
+  // A CPU waiting for a handle to be bound: before and after it waits on handle_bound_event().
+  void begin_handle_wait();
+  void end_handle_wait() { --handle_waiters_; }
   [[nodiscard]] sc_core::sc_event& handle_bound_event() { return handle_bound_event_; }
   // A vm_struct a caller owns (the static ones early registrations pass); lives as long as
   // the platform.
@@ -135,6 +138,12 @@ class Platform : public sc_core::sc_module {
   // The CPU whose thread runs now (each CPU sets itself whenever its thread resumes).
   void set_current(Cpu* cpu) { current_ = cpu; }
   [[nodiscard]] Cpu& current() { return *current_; }
+  // Before the running CPU notifies an event (a delta notification): SystemC's clock catches
+  // up with the CPU's global time, and an owed handle notification goes first.
+  void before_notify();
+  // Whether a CPU may sync without waiting when nothing else is due before its time
+  // (Cpu::sync): with a single process only.
+  [[nodiscard]] bool sync_without_wait() const { return sync_without_wait_; }
 
   // Locks by name, created on first use.
   vmalloc::LockId lock_id(const std::string& name, vmalloc::LockKind kind);
@@ -205,11 +214,19 @@ class Platform : public sc_core::sc_module {
   std::vector<std::unique_ptr<Cpu>> cpus_;
   std::unique_ptr<Sampler> sampler_;
   Cpu* current_ = nullptr;
+  bool sync_without_wait_ = false;
   std::unique_ptr<vmalloc::Kernel> kernel_;
   std::unique_ptr<vmalloc::Vmalloc> guest_;
   std::deque<vmalloc::VmStruct> early_vms_;  // the callers' own vm_structs of boot registrations
   std::map<std::string, GuestHandle, std::less<>> handles_;
   sc_core::sc_event handle_bound_event_;
+  // Binding a handle notifies handle_bound_event_. When no CPU waits for a handle and no other
+  // process can run before the binding CPU yields, only that CPU could see the notification,
+  // by waiting for a handle itself before it yields: the notification is then owed (by that
+  // CPU, until its yield count moves on) and made only if so (see before_notify()).
+  int handle_waiters_ = 0;
+  const Cpu* handle_notice_owed_by_ = nullptr;
+  std::uint64_t handle_notice_yields_ = 0;
   KernelLog kernel_log_;
   std::set<std::string> once_sites_;
   std::uint64_t va_reuse_ = 0;
