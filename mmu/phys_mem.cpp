@@ -10,7 +10,7 @@ PhysMem::PhysMem(const PhysMemConfig& config)
     : size_bytes_(config.size_bytes & ~(kPageBytes - 1)),
       numa_nodes_(std::max<std::uint32_t>(1, config.numa_nodes)) {}
 
-std::uint32_t PhysMem::node_of(Pfn pfn) const {
+std::uint32_t PhysMem::node_of_split(Pfn pfn) const {
   const std::uint64_t per_node = frame_count() / numa_nodes_;
   if (per_node == 0) return 0;
   return static_cast<std::uint32_t>(
@@ -28,6 +28,7 @@ std::uint64_t PhysMem::node_frame_count(std::uint32_t node) const {
 }
 
 PhysMem::Frame* PhysMem::materialise(std::uint64_t pfn) {
+  if (pfn == last_pfn_) return last_frame_;
   Frame*& slot = frames_[pfn];
   if (slot == nullptr) {
     storage_.push_back(std::make_unique<Frame>());
@@ -35,6 +36,8 @@ PhysMem::Frame* PhysMem::materialise(std::uint64_t pfn) {
     slot->fill(0);
     ++stats_.frames_materialised;
   }
+  last_pfn_ = pfn;
+  last_frame_ = slot;
   return slot;
 }
 

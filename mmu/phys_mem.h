@@ -20,13 +20,17 @@ struct PhysMemConfig {
   std::uint32_t numa_nodes = 1;
 
   static constexpr std::uint64_t kMinBytes = std::uint64_t{16} << 20;
-  static constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 46;
+  // The guest may use all of it, and what it uses costs host memory: a mapped page about
+  // 1/240 of its size (its page-table entry and the vm_struct's page array), a page-table page
+  // its whole 4 KiB. 4 TiB used through vmalloc() needs about 17 GiB of host memory.
+  static constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 42;
 
   template <class V>
   void visit(V& v) {
     v.bytes("size", size_bytes, kMinBytes, kMaxBytes,
             "Physical memory size (bytes, or a string such as \"16GiB\"); frames are "
-            "materialised only when written, so a large size costs nothing");
+            "materialised only when written, so a large size costs nothing until the guest "
+            "uses it (about 4 MiB of host memory per GiB it maps)");
     v.integer("numa_nodes", numa_nodes, 1u, 64u,
               "NUMA nodes; memory is split evenly between them by frame number");
   }
@@ -51,7 +55,9 @@ class PhysMem {
   [[nodiscard]] std::uint64_t size_bytes() const { return size_bytes_; }
   [[nodiscard]] std::uint64_t frame_count() const { return size_bytes_ >> kPageShift; }
   [[nodiscard]] std::uint32_t numa_nodes() const { return numa_nodes_; }
-  [[nodiscard]] std::uint32_t node_of(Pfn pfn) const;
+  [[nodiscard]] std::uint32_t node_of(Pfn pfn) const {
+    return numa_nodes_ == 1 ? 0 : node_of_split(pfn);
+  }
   // First frame and frame count of a NUMA node.
   [[nodiscard]] Pfn node_first_frame(std::uint32_t node) const;
   [[nodiscard]] std::uint64_t node_frame_count(std::uint32_t node) const;
@@ -73,9 +79,14 @@ class PhysMem {
  private:
   using Frame = std::array<std::uint8_t, kPageBytes>;
   [[nodiscard]] bool in_range(std::uint64_t addr, std::uint64_t bytes) const;
+  [[nodiscard]] std::uint32_t node_of_split(Pfn pfn) const;
   [[nodiscard]] const Frame* find(std::uint64_t pfn) const {
+    if (pfn == last_pfn_) return last_frame_;
     Frame* const* frame = frames_.find(pfn);
-    return frame == nullptr ? nullptr : *frame;
+    if (frame == nullptr) return nullptr;
+    last_pfn_ = pfn;
+    last_frame_ = *frame;
+    return *frame;
   }
   Frame* materialise(std::uint64_t pfn);
 
@@ -83,6 +94,10 @@ class PhysMem {
   std::uint32_t numa_nodes_;
   // Every page walk step reads a frame: found through a flat map, owned by `storage_`.
   FlatU64Map<Frame*> frames_;
+  // The frame found last (a walk or an edit reads and writes one table page after another):
+  // frames are never dropped, so it stays valid.
+  mutable std::uint64_t last_pfn_ = ~std::uint64_t{0};
+  mutable Frame* last_frame_ = nullptr;
   std::vector<std::unique_ptr<Frame>> storage_;
   mutable PhysMemStats stats_;
 };

@@ -1,7 +1,6 @@
 #include "vmalloc/page_alloc.h"
 
 #include <algorithm>
-#include <functional>
 #include <stdexcept>
 
 namespace mmusim::vmalloc {
@@ -20,8 +19,8 @@ PageAllocator::PageAllocator(const mmu::PhysMem& memory, std::uint64_t reserved_
     const std::uint64_t end = first + memory.node_frame_count(node);
     first = std::max(first, std::min(reserved_frames, end));
     const std::uint64_t split = std::clamp(kDma32LimitFrames, first, end);
-    zones_[node][kZoneDma32] = Zone{first, first, split, {}, {}};
-    zones_[node][kZoneNormal] = Zone{split, split, end, {}, {}};
+    zones_[node][kZoneDma32] = Zone{first, first, split, {}, 0, 0};
+    zones_[node][kZoneNormal] = Zone{split, split, end, {}, 0, 0};
     total_pages_ += end - first;
   }
 }
@@ -29,10 +28,16 @@ PageAllocator::PageAllocator(const mmu::PhysMem& memory, std::uint64_t reserved_
 std::optional<mmu::Pfn> PageAllocator::take(std::uint32_t node, ZoneIndex index) {
   Zone& zone = zones_[node][index];
   std::uint64_t pfn = 0;
-  if (!zone.free.empty()) {
-    std::pop_heap(zone.free.begin(), zone.free.end(), std::greater<>());
-    pfn = zone.free.back();
-    zone.free.pop_back();
+  if (zone.freed != 0) {
+    // The lowest freed frame (a freed frame lies below every bit the bump pointer has not
+    // reached, so the first clear bit is one).
+    std::size_t word = zone.first_clear;
+    while (zone.allocated[word] == ~std::uint64_t{0})
+      ++word;
+    zone.first_clear = word;
+    pfn =
+        zone.begin + word * 64 + static_cast<std::uint64_t>(__builtin_ctzll(~zone.allocated[word]));
+    --zone.freed;
   } else if (zone.next < zone.end) {
     pfn = zone.next++;
     if ((zone.next - zone.begin + 63) / 64 > zone.allocated.size()) zone.allocated.push_back(0);
@@ -119,8 +124,8 @@ void PageAllocator::free_page(mmu::Pfn pfn) {
   Zone& zone = zones_[node][pfn.value() < kDma32LimitFrames ? kZoneDma32 : kZoneNormal];
   const std::uint64_t bit = pfn.value() - zone.begin;
   zone.allocated[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
-  zone.free.push_back(pfn.value());
-  std::push_heap(zone.free.begin(), zone.free.end(), std::greater<>());
+  ++zone.freed;
+  zone.first_clear = std::min<std::size_t>(zone.first_clear, bit / 64);
 }
 
 }  // namespace mmusim::vmalloc

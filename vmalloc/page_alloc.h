@@ -77,10 +77,13 @@ class PageAllocator final : public mmu::FrameAllocator {
     std::uint64_t begin = 0;
     std::uint64_t next = 0;  // bump pointer
     std::uint64_t end = 0;
-    std::vector<std::uint64_t> free;  // a min-heap of freed frames
     // One bit per frame from `begin`, set while the frame is allocated; it covers the frames
-    // below the bump pointer, so it grows with the zone's peak use, not with its size.
+    // below the bump pointer, so it grows with the zone's peak use, not with its size. Every
+    // frame below the bump pointer was handed out once: the clear bits there are the freed
+    // frames, and the lowest of them is the first clear bit.
     std::vector<std::uint64_t> allocated;
+    std::uint64_t freed = 0;      // frames below the bump pointer that are free
+    std::size_t first_clear = 0;  // no word before this one has a clear bit below `next`
   };
   enum ZoneIndex { kZoneDma32 = 0, kZoneNormal = 1 };
 

@@ -82,15 +82,30 @@ AreaSummary summarise(const RbNode* node) {
   return summary;
 }
 
+// The tree's recompute function: summarise(), written out (it runs for every node on the path
+// of each insert and erase).
 bool update_area_summary(RbNode* node) {
-  const AreaSummary summary = summarise(node);
   VmapArea* va = node_to_va(node);
-  const bool changed = summary.areas != va->subtree_areas ||
-                       summary.max_gap != va->subtree_max_gap ||
-                       summary.max_end != va->subtree_max_end;
-  va->subtree_areas = summary.areas;
-  va->subtree_max_gap = summary.max_gap;
-  va->subtree_max_end = summary.max_end;
+  std::uint64_t areas = 1;
+  std::uint64_t max_gap = va->gap_before;
+  std::uint64_t max_end = va->va_end;
+  if (node->left != nullptr) {
+    const VmapArea* sub = node_to_va(node->left);
+    areas += sub->subtree_areas;
+    max_gap = std::max(max_gap, sub->subtree_max_gap);
+    max_end = std::max(max_end, sub->subtree_max_end);
+  }
+  if (node->right != nullptr) {
+    const VmapArea* sub = node_to_va(node->right);
+    areas += sub->subtree_areas;
+    max_gap = std::max(max_gap, sub->subtree_max_gap);
+    max_end = std::max(max_end, sub->subtree_max_end);
+  }
+  const bool changed = areas != va->subtree_areas || max_gap != va->subtree_max_gap ||
+                       max_end != va->subtree_max_end;
+  va->subtree_areas = areas;
+  va->subtree_max_gap = max_gap;
+  va->subtree_max_end = max_end;
   return changed;
 }
 
