@@ -18,6 +18,9 @@
 namespace mmusim::sim {
 
 inline constexpr std::uint32_t kMaxCpus = 1024;
+// TLB and paging-structure-cache entries over all CPUs together: about 800 MiB of host memory
+// (the default machine has 1830 per CPU, so 1024 CPUs of it hold 1.9 million).
+inline constexpr std::uint64_t kMaxTranslationEntries = std::uint64_t{1} << 24;
 
 struct TopologyConfig {
   std::uint32_t sockets = 1;
@@ -310,8 +313,9 @@ struct OutputConfig {
   template <class V>
   void visit(V& v) {
     v.boolean("per_cpu", per_cpu, "write each CPU's statistics, not only the totals");
+    // A timeline event is about 120 bytes of file: 10 million of them, over a GiB.
     v.integer("timeline_max_events", timeline_max_events, std::uint64_t{1},
-              std::uint64_t{100'000'000},
+              std::uint64_t{10'000'000},
               "--timeline: events written at most; the file then notes that it was cut");
     v.integer("timeline_walk_threshold", timeline_walk_threshold, std::uint64_t{0},
               std::uint64_t{1} << 32, "--timeline: page walks of at least this many cycles appear");
@@ -319,7 +323,8 @@ struct OutputConfig {
               std::uint64_t{1} << 40,
               "record the machine-wide counters gained in every interval of this many cycles "
               "as stats.json's timeseries (0: no time series)");
-    v.integer("max_samples", max_samples, std::uint64_t{2}, std::uint64_t{10'000'000},
+    // Each sample costs about 1 KiB of host memory while stats.json is written.
+    v.integer("max_samples", max_samples, std::uint64_t{2}, std::uint64_t{1'000'000},
               "timeseries: samples kept at most; on reaching it the interval doubles and "
               "neighbouring samples merge pairwise (an even number)");
     v.choice("sweep_compare", sweep_compare, kSweepCompareNames,

@@ -490,6 +490,26 @@ void check_consistency(const ExperimentConfig& config, std::vector<std::string>&
                        " is below platform.cpus (" + std::to_string(config.platform.cpus) +
                        "): a kernel cannot bring up more CPUs than NR_CPUS");
   }
+  // Every CPU holds its TLBs and paging-structure caches: their entries over the whole machine
+  // are what a run's host memory grows with most (about 50 bytes each).
+  std::uint64_t per_cpu = 0;
+  for (const tlb::TlbArrayConfig* array :
+       {&config.tlb.l1i_4k, &config.tlb.l1i_2m, &config.tlb.l1d_4k, &config.tlb.l1d_2m,
+        &config.tlb.l1d_1g, &config.tlb.stlb, &config.tlb.stlb_1g})
+    per_cpu += std::uint64_t{array->sets} * array->ways;
+  for (const mmu::PscConfig* psc :
+       {&config.mmu.pml5e, &config.mmu.pml4e, &config.mmu.pdpte, &config.mmu.pde})
+    per_cpu += psc->entries;
+  if (config.platform.cpus * per_cpu > kMaxTranslationEntries) {
+    problems.push_back(
+        "platform.cpus: " + std::to_string(config.platform.cpus) + " CPUs x " +
+        std::to_string(per_cpu) +
+        " TLB and paging-structure-cache entries each (tlb.*.sets x ways, mmu.*_cache.entries) "
+        "= " +
+        std::to_string(config.platform.cpus * per_cpu) + " entries, above the " +
+        std::to_string(kMaxTranslationEntries) +
+        " a machine may have (so that a run fits in host memory)");
+  }
   if (config.workload.kind == workloads::WorkloadKind::kTestVmalloc &&
       config.workload.test_vmalloc.nr_threads > config.platform.cpus) {
     problems.push_back("workload.test_vmalloc.nr_threads: " +

@@ -15,6 +15,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "sim/config_io.h"
+#include "sim/interrupt.h"
 #include "sim/sampler.h"
 #include "sim/stats_io.h"
 #include "sim/time.h"
@@ -270,6 +271,41 @@ std::string write_file_atomically(const std::string& path, const std::string& te
   return "";
 }
 
+std::string write_files_atomically(const std::vector<std::pair<std::string, std::string>>& files) {
+  auto remove_temporaries = [&](std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::error_code ignored;
+      std::filesystem::remove(files[i].first + ".tmp", ignored);
+    }
+  };
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::string temporary = files[i].first + ".tmp";
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      remove_temporaries(i);
+      return temporary + ": cannot create the file";
+    }
+    out << files[i].second;
+    out.close();
+    if (!out) {
+      remove_temporaries(i + 1);
+      return temporary + ": write failed";
+    }
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::error_code ec;
+    std::filesystem::rename(files[i].first + ".tmp", files[i].first, ec);
+    if (ec) {
+      for (std::size_t j = i; j < files.size(); ++j) {
+        std::error_code ignored;
+        std::filesystem::remove(files[j].first + ".tmp", ignored);
+      }
+      return files[i].first + ": cannot rename into place: " + ec.message();
+    }
+  }
+  return "";
+}
+
 nlohmann::ordered_json collect_stats(const Platform& platform) {
   using nlohmann::ordered_json;
   const ExperimentConfig& config = platform.config();
@@ -442,6 +478,10 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     platform->set_timeline(timeline.get());
   }
 
+  // A signal that came while the machine was being built stops it before its first op.
+  if (const int signal = interrupt_signal(); signal != 0) {
+    platform->request_stop(StopReason::kInterrupted, "by " + signal_name(signal));
+  }
   const auto start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
   sc_core::sc_start();
@@ -464,7 +504,19 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
     result.input_error = input;
     return result;
   };
+  if (platform->stop_reason() == StopReason::kInterrupted) {
+    abandon("", false);
+    result.interrupted = interrupt_signal();
+    return result;
+  }
   if (!platform->error().empty()) return abandon(platform->error(), platform->input_error());
+  // A signal after the last op, before anything is written: the run counts as interrupted too.
+  // From here on, one only waits until the files are in place (which is quick).
+  if (const int signal = interrupt_signal(); signal != 0) {
+    abandon("", false);
+    result.interrupted = signal;
+    return result;
+  }
 
   result.stats = collect_stats(*platform);
   nlohmann::ordered_json host = nlohmann::ordered_json::object();
@@ -516,29 +568,27 @@ RunResult run_experiment(const ExperimentConfig& config, const RunOptions& optio
       return abandon(options.out_dir + ": cannot create the output folder: " + ec.message(), false);
     }
     const std::filesystem::path dir(options.out_dir);
-    std::string error =
-        write_file_atomically((dir / "stats.json").string(), result.stats.dump(2) + "\n");
-    if (error.empty()) {
-      error = write_file_atomically((dir / "config.json").string(),
-                                    config_to_json(config).dump(2) + "\n");
-    }
+    // All of them or none: each goes to a temporary name, renamed once all are written.
+    std::vector<std::pair<std::string, std::string>> files;
+    files.emplace_back((dir / "stats.json").string(), result.stats.dump(2) + "\n");
+    files.emplace_back((dir / "config.json").string(), config_to_json(config).dump(2) + "\n");
     // /proc/vmallocinfo: at the end of the run, and each snapshot a trace asked for.
-    if (error.empty() && platform->guest_used()) {
-      error = write_file_atomically((dir / "vmallocinfo.txt").string(),
-                                    platform->guest().vmallocinfo());
+    if (platform->guest_used()) {
+      files.emplace_back((dir / "vmallocinfo.txt").string(), platform->guest().vmallocinfo());
     }
     const std::vector<std::string>& snapshots = platform->vmallocinfo_snapshots();
-    for (std::size_t i = 0; i < snapshots.size() && error.empty(); ++i) {
-      error = write_file_atomically(
-          (dir / ("vmallocinfo." + std::to_string(i + 1) + ".txt")).string(), snapshots[i]);
+    for (std::size_t i = 0; i < snapshots.size(); ++i) {
+      files.emplace_back((dir / ("vmallocinfo." + std::to_string(i + 1) + ".txt")).string(),
+                         snapshots[i]);
     }
+    const std::string error = write_files_atomically(files);
+    if (!error.empty()) return abandon(error, false);
     // Snapshots an earlier run left in the folder would read as this run's.
     for (std::size_t i = snapshots.size() + 1;; ++i) {
       std::error_code ignored;
       if (!std::filesystem::remove(dir / ("vmallocinfo." + std::to_string(i) + ".txt"), ignored))
         break;
     }
-    if (!error.empty()) return abandon(error, false);
   }
   result.summary = summarise(config, options, result.stats, wall);
   return result;

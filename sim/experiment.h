@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,9 @@ struct RunResult {
   // cannot follow an exception thrown on the main stack after the simulation ran.
   std::string error;
   bool input_error = false;  // the user's input was wrong (exit status 2), else 1
+  // The signal (SIGINT, SIGTERM) that interrupted the run before its outputs were written, or
+  // 0; nothing was written then, and no temporary file is left.
+  int interrupted = 0;
   nlohmann::ordered_json stats;
   StopReason stop_reason = StopReason::kCompleted;
   std::string stop_detail;
@@ -51,5 +55,9 @@ nlohmann::ordered_json collect_stats(const Platform& platform);
 // Writes `text` to `path` through a temporary file renamed into place, so a reader never sees
 // a half-written file. Returns what went wrong, or "".
 std::string write_file_atomically(const std::string& path, const std::string& text);
+// Writes each (path, text) to a temporary file first, and renames them into place only when all
+// were written, so that a failure leaves the earlier files (if any) as they were. Returns what
+// went wrong, or "".
+std::string write_files_atomically(const std::vector<std::pair<std::string, std::string>>& files);
 
 }  // namespace mmusim::sim

@@ -23,6 +23,7 @@
 #include "sim/config_io.h"
 #include "sim/cpu_stats.h"
 #include "sim/experiment.h"
+#include "sim/interrupt.h"
 #include "sim/stats_io.h"
 #include "sim/sweep.h"
 #include "sim/version.h"
@@ -77,6 +78,8 @@ headline numbers is printed (output.sweep_compare adds differences and ratios).
 
 Exit status: 0 done; 2 bad usage, configuration or trace; 1 internal error. A sweep exits
 with 1 or 2 when a point failed (1 if any failure was internal), after running the others.
+SIGINT or SIGTERM stops a run cleanly: nothing is written (every file goes to a temporary
+name first), the previous result stays, and the exit status is 130 or 143.
 )";
 
 constexpr const char* kExamples = R"(
@@ -237,6 +240,14 @@ int execute(const sim::ExperimentConfig& config, sim::RunOptions options, bool q
   options.progress = run_progress(line, config);
   const sim::RunResult result = sim::run_experiment(config, options);
   line.finish();
+  if (result.interrupted != 0) {
+    std::string files = (std::filesystem::path(options.out_dir) / "stats.json").string();
+    if (!options.record_path.empty()) files += ", " + options.record_path;
+    if (!options.timeline_path.empty()) files += ", " + options.timeline_path;
+    std::cerr << "mmusim: interrupted by " << sim::signal_name(result.interrupted) << "; " << files
+              << " not written (the previous result, if any, is untouched)\n";
+    return 128 + result.interrupted;
+  }
   if (!result.error.empty()) {
     std::cerr << "mmusim: " << (result.input_error ? "" : "internal error: ") << result.error
               << "\n";
@@ -395,32 +406,47 @@ int run_sweep(const Cli& cli, const sim::Sweep& sweep) {
     line.show(text);
   };
   show_progress();
-  sim::run_children("/proc/self/exe", commands, cli.jobs, out.string(),
-                    [&](const sim::PointExit& exit) {
-                      ++finished;
-                      point_seconds += exit.wall_seconds;
-                      const sim::SweepPoint& point = sweep.points[exit.point];
-                      const std::vector<std::string> messages = child_messages(exit.error);
-                      if (exit.exit_status != 0) {
-                        ++failures;
-                        if (exit.exit_status != kExitUsage) internal_failure = true;
-                        std::string error;
-                        for (const std::string& message : messages)
-                          error += message + "\n";
-                        if (error.empty()) {
-                          error = "exited with status " + std::to_string(exit.exit_status) + "\n";
-                        }
-                        errors[exit.point] = error;
-                      }
-                      if (!messages.empty()) {
-                        line.finish();
-                        for (const std::string& message : messages)
-                          std::cerr << "mmusim: " << point.dir << ": " << message << "\n";
-                      }
-                      show_progress();
-                    });
+  sim::run_children(
+      "/proc/self/exe", commands, cli.jobs, out.string(), [&](const sim::PointExit& exit) {
+        ++finished;
+        point_seconds += exit.wall_seconds;
+        const sim::SweepPoint& point = sweep.points[exit.point];
+        // A point stopped by the sweep's own SIGINT or SIGTERM says so in the
+        // sweep's one line below.
+        const int signal = sim::interrupt_signal();
+        const bool interrupted =
+            signal != 0 && (exit.exit_status == 128 + signal ||
+                            exit.error.find("killed by signal " + std::to_string(signal) + " ") !=
+                                std::string::npos);
+        const std::vector<std::string> messages =
+            interrupted ? std::vector<std::string>{} : child_messages(exit.error);
+        if (exit.exit_status != 0) {
+          ++failures;
+          if (exit.exit_status != kExitUsage) internal_failure = true;
+          std::string error;
+          for (const std::string& message : messages)
+            error += message + "\n";
+          if (error.empty()) {
+            error = "exited with status " + std::to_string(exit.exit_status) + "\n";
+          }
+          errors[exit.point] = error;
+        }
+        if (!messages.empty()) {
+          line.finish();
+          for (const std::string& message : messages)
+            std::cerr << "mmusim: " << point.dir << ": " << message << "\n";
+        }
+        show_progress();
+      });
   line.finish();
 
+  if (const int signal = sim::interrupt_signal(); signal != 0) {
+    std::cerr << "mmusim: interrupted by " << sim::signal_name(signal) << " after "
+              << finished - failures << " of " << total << " points; "
+              << (out / "results.csv").string()
+              << " and results.json not written (the previous results, if any, are untouched)\n";
+    return 128 + signal;
+  }
   const sim::SweepResults results = sim::gather_results(sweep, out.string(), errors);
   if (const std::string error = sim::write_results(results, out.string()); !error.empty()) {
     std::cerr << "mmusim: " << error << "\n";
@@ -601,6 +627,8 @@ int dispatch(int argc, char* argv[]) {
       return kExitOk;
     }
     if (cli.command == "collect") return collect(cli);
+    // From here on, SIGINT and SIGTERM stop the run cleanly instead of killing the process.
+    sim::install_interrupt_handlers();
     if (cli.command == "run" || cli.command == "default") return run_config(cli);
     return run(cli);
   } catch (const sim::ConfigError& e) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "sim/interrupt.h"
 #include "sim/kernel_services.h"
 #include "sim/sampler.h"
 
@@ -45,6 +46,8 @@ const char* to_string(StopReason reason) {
       return "deadlock";
     case StopReason::kError:
       return "error";
+    case StopReason::kInterrupted:
+      return "interrupted";
   }
   return "?";
 }
@@ -309,8 +312,11 @@ void Platform::record_shootdown(std::uint64_t latency, std::uint64_t targets) {
 void Platform::op_executed(int cpu, const Op& op) {
   if (recorder_ != nullptr) recorder_->write(cpu, op);
   ++ops_executed_;
-  if (progress_hook_ && ops_executed_ % kProgressInterval == 0) {
-    progress_hook_(ops_executed_, cpus_[cpu]->now());
+  if (ops_executed_ % kProgressInterval == 0) {
+    if (progress_hook_) progress_hook_(ops_executed_, cpus_[cpu]->now());
+    if (const int signal = interrupt_signal(); signal != 0) {
+      request_stop(StopReason::kInterrupted, "by " + signal_name(signal));
+    }
   }
   if (config_.run.max_ops != 0 && ops_executed_ >= config_.run.max_ops) {
     request_stop(StopReason::kMaxOps);

@@ -47,6 +47,7 @@ enum class StopReason : std::uint8_t {
   kKernelBug,
   kDeadlock,
   kError,
+  kInterrupted,  // SIGINT or SIGTERM (sim/interrupt.h): nothing is written
 };
 [[nodiscard]] const char* to_string(StopReason reason);
 
@@ -159,6 +160,7 @@ class Platform : public sc_core::sc_module {
   void op_executed(int cpu, const workloads::Op& op);
   // A progress display's hook: called with the ops so far and the executing CPU's cycle every
   // kProgressInterval ops (a counter check per op; the hook reads the wall clock itself).
+  // SIGINT and SIGTERM are polled at the same points.
   static constexpr std::uint64_t kProgressInterval = 65536;
   using ProgressHook = std::function<void(std::uint64_t ops, std::uint64_t cycles)>;
   void set_progress_hook(ProgressHook hook) { progress_hook_ = std::move(hook); }

@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,7 @@
 
 #include "sim/config_io.h"
 #include "sim/experiment.h"
+#include "sim/interrupt.h"
 
 extern char** environ;  // NOLINT: POSIX; passed on to the children unchanged
 
@@ -629,8 +632,16 @@ void run_children(const std::string& program, const std::vector<std::vector<std:
   std::map<pid_t, Running> running;
   std::size_t next = 0;
   const auto limit = static_cast<std::size_t>(std::max(jobs, 1));
-  while (next < commands.size() || !running.empty()) {
-    while (running.size() < limit && next < commands.size()) {
+  bool passed_on = false;
+  while ((next < commands.size() && interrupt_signal() == 0) || !running.empty()) {
+    // SIGINT or SIGTERM: no new point starts, and the running ones get the signal too (from a
+    // terminal they have it already; once more does no harm), stop cleanly and are waited for.
+    if (const int signal = interrupt_signal(); signal != 0 && !passed_on) {
+      passed_on = true;
+      for (const auto& [pid, child] : running)
+        kill(pid, signal);
+    }
+    while (running.size() < limit && next < commands.size() && interrupt_signal() == 0) {
       const std::size_t index = next++;
       const std::string stderr_path =
           (std::filesystem::path(scratch_dir) / (".child-" + std::to_string(index) + ".stderr"))
@@ -656,8 +667,14 @@ void run_children(const std::string& program, const std::vector<std::vector<std:
     }
     if (running.empty()) continue;
     int status = 0;
-    // Any child: the caller starts no other processes.
-    const pid_t pid = waitpid(-1, &status, 0);
+    // Any child: the caller starts no other processes. Polled, so that a signal arriving just
+    // before the wait is seen within a few milliseconds rather than when a child ends.
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid == 0) {
+      const timespec pause{0, 10'000'000};
+      nanosleep(&pause, nullptr);
+      continue;
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       // No children left to wait for: should not happen; report the ones still listed.

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "mmu/types.h"
@@ -32,6 +33,10 @@ inline constexpr PageSizeMask k2M = mask_of(mmu::PageSize::k2M);
 inline constexpr PageSizeMask k1G = mask_of(mmu::PageSize::k1G);
 
 struct TlbArrayConfig {
+  // Entries one structure may have (sets x ways): far above any real TLB, and small enough that
+  // a machine of many CPUs still fits in host memory (sim/ also bounds the machine's total).
+  static constexpr std::uint32_t kMaxEntries = 65536;
+
   std::uint32_t sets = 0;  // 0: the structure does not exist
   std::uint32_t ways = 1;
   PageSizeMask page_sizes = k4K;
@@ -50,6 +55,9 @@ struct TlbArrayConfig {
              "replacement policy: lru, plru (tree pseudo-LRU; ways a power of two) or random");
     v.check(replacement != Replacement::kPlru || (ways & (ways - 1)) == 0, "ways",
             "plru replacement needs a power-of-two number of ways");
+    v.check(sets * ways <= kMaxEntries, "sets",
+            "sets x ways is " + std::to_string(sets * ways) + " entries, above the " +
+                std::to_string(kMaxEntries) + " one structure may have");
   }
   [[nodiscard]] std::uint32_t entries() const { return sets * ways; }
 };

@@ -596,6 +596,44 @@ bool TraceReader::next_raw_line(std::string& raw) {
   return false;
 }
 
+void TraceReader::find_last_lines() {
+  last_lines_searched_ = true;
+  if (!file_) return;
+  const std::streampos resume = file_->tellg();
+  if (resume == std::streampos(-1)) return;
+  std::vector<std::uint64_t> last;
+  std::uint64_t last_of_all = 0;
+  bool attributed = true;
+  const auto note = [&](const std::string& text, std::uint64_t line) {
+    std::uint64_t cpu = 0;
+    if (!to_u64(text.substr(0, text.find_first_of(" \t\n\v\f\r")), cpu) ||
+        cpu >= static_cast<std::uint64_t>(cpu_count_) ||
+        (declared_cpus_ > 0 && cpu >= static_cast<std::uint64_t>(declared_cpus_))) {
+      attributed = false;
+      return;
+    }
+    if (last.size() <= cpu) last.resize(cpu + 1, 0);
+    last[cpu] = line;
+    last_of_all = line;
+  };
+  if (has_lookahead_) note(lookahead_, line_);
+  std::string raw;
+  std::uint64_t line = line_;
+  while (attributed && std::getline(*file_, raw)) {
+    ++line;
+    const std::string text = strip(raw);
+    if (!text.empty()) note(text, line);
+  }
+  const bool complete = attributed && file_->eof() && !file_->bad();
+  file_->clear();
+  file_->seekg(resume);
+  if (!*file_) fail(line_ + 1, "cannot read the trace file");
+  if (!complete) return;
+  last_lines_known_ = true;
+  last_line_ = std::move(last);
+  last_op_line_ = last_of_all;
+}
+
 void TraceReader::read_header() {
   std::string raw;
   bool have_magic = false;
@@ -673,6 +711,7 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
     }
   }
   line = line_;
+  op_line_read_ = line_;
   const auto space = text.find_first_of(" \t");
   const std::string cpu_text = text.substr(0, space);
   std::uint64_t cpu_value = 0;
@@ -733,6 +772,21 @@ bool TraceReader::next_for(int cpu, Op& op, std::uint64_t& line) {
     mine.pop_front();
     --pending_count_;
     return true;
+  }
+  if (!last_lines_searched_) find_last_lines();
+  if (last_lines_known_ &&
+      (static_cast<std::size_t>(cpu) >= last_line_.size() || last_line_[cpu] <= op_line_read_)) {
+    // This CPU has had all its ops: reading on would only hold the others' ops. Once every
+    // CPU's ops are read, only blank and comment lines are left: read to the end, for the
+    // end-of-trace checks.
+    int owner = 0;
+    Op read;
+    std::uint64_t read_line_number = 0;
+    if (op_line_read_ >= last_op_line_) {
+      while (read_line(owner, read, read_line_number)) {
+      }
+    }
+    return false;
   }
   int owner = 0;
   Op read;

@@ -1,6 +1,8 @@
 // The trace format (text, line-oriented, versioned): workloads/README.md is its specification.
 // The reader streams: it holds only ops read ahead for CPUs that have not asked for them yet,
-// so memory stays bounded by how far apart in the file the CPUs' ops are.
+// so memory stays bounded by how far apart in the file the CPUs' ops are. A CPU that has had
+// all its ops (or has none) does not read ahead at all: for a file, a first pass finds each
+// CPU's last op line.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +70,10 @@ class TraceReader {
   // Reads the next op line; false at end of file.
   bool read_line(int& cpu, Op& op, std::uint64_t& line);
   [[noreturn]] void fail(std::uint64_t line, const std::string& message) const;
+  // The first pass over the rest of a file (not a stream that cannot seek back): each CPU's
+  // last op line. Left unknown when a line names no CPU this trace may have (reading it in
+  // turn then reports the error).
+  void find_last_lines();
   // "irq {" ... "}" blocks: one open at most per CPU, each closed before the end of the trace.
   void track_irq_block(int cpu, const Op& op, std::uint64_t line);
   void check_irq_blocks_closed() const;
@@ -84,6 +90,13 @@ class TraceReader {
   std::size_t peak_pending_ = 0;
   // Per CPU, the line of its open "irq {", or 0.
   std::vector<std::uint64_t> irq_open_;
+  // find_last_lines(): whether it ran and found them; per CPU, its last op line (0: none); the
+  // last op line of all; and the last op line read so far.
+  bool last_lines_searched_ = false;
+  bool last_lines_known_ = false;
+  std::vector<std::uint64_t> last_line_;
+  std::uint64_t last_op_line_ = 0;
+  std::uint64_t op_line_read_ = 0;
   // A line read while parsing the header that turned out to be an op.
   bool has_lookahead_ = false;
   std::string lookahead_;

@@ -108,6 +108,88 @@ TEST(ConfigIo, CrossFieldChecksNameTheField) {
             "test.json: /tlb/stlb/ways: plru replacement needs a power-of-two number of ways");
 }
 
+// Values that would exhaust the host are bounded; each rejection names the JSON path and the
+// bound. The bounds: platform.cpus 1024, platform.memory.size 4 TiB (what the guest uses of it
+// costs host memory), each TLB structure 65536 entries, the machine's TLB and
+// paging-structure-cache entries 2^24, the timeline 10 million events, the time series a
+// million samples, a sweep 100000 points.
+TEST(ConfigIo, HostExhaustingValuesAreRejectedWithTheirBound) {
+  const auto errors = errors_of(R"({
+    "platform": {"cpus": 2000, "memory": {"size": "5TiB"}},
+    "vmalloc": {"nr_cpus": 10000},
+    "mmu": {"pde_cache": {"entries": 8192, "ways": 4}},
+    "tlb": {"stlb": {"sets": 8192, "ways": 16}},
+    "workload": {"scenarios": {"iterations_per_cpu": 1099511627777}},
+    "output": {"timeline_max_events": 20000000, "max_samples": 2000000}
+  })");
+  ASSERT_EQ(errors.size(), 8u);
+  EXPECT_EQ(errors[0], "test.json: /platform/cpus: expected an integer (1..1024), got 2000");
+  EXPECT_EQ(errors[1],
+            "test.json: /platform/memory/size: expected a size in bytes from 16MiB to 4TiB (a "
+            "number, or a string such as \"4GiB\"), got 5TiB");
+  EXPECT_EQ(errors[2],
+            "test.json: /mmu/pde_cache/entries: expected an integer (0..4096), got 8192");
+  EXPECT_EQ(errors[3],
+            "test.json: /tlb/stlb/sets: sets x ways is 131072 entries, above the 65536 one "
+            "structure may have");
+  EXPECT_EQ(errors[4], "test.json: /vmalloc/nr_cpus: expected an integer (1..8192), got 10000");
+  EXPECT_EQ(errors[5],
+            "test.json: /workload/scenarios/iterations_per_cpu: expected an integer "
+            "(1..1099511627776), got 1099511627777");
+  EXPECT_EQ(errors[6],
+            "test.json: /output/timeline_max_events: expected an integer (1..10000000), got "
+            "20000000");
+  EXPECT_EQ(errors[7],
+            "test.json: /output/max_samples: expected an integer (2..1000000), got 2000000");
+}
+
+TEST(ConfigIo, TheMachinesTranslationEntriesAreBounded) {
+  // 1024 CPUs, each with an STLB of 4096 x 12 = 49152 entries: with the other structures'
+  // defaults (L1 ITLB 128 + 8, L1 DTLB 64 + 32 + 4, STLB 1 GiB 16) 49404 TLB entries, and
+  // 2 + 4 + 4 + 32 = 42 paging-structure-cache entries: 49446 per CPU, 50632704 in all.
+  const auto errors = errors_of(R"({"platform": {"cpus": 1024}, "tlb": {"stlb": {"sets": 4096}}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "test.json: platform.cpus: 1024 CPUs x 49446 TLB and paging-structure-cache entries "
+            "each (tlb.*.sets x ways, mmu.*_cache.entries) = 50632704 entries, above the "
+            "16777216 a machine may have (so that a run fits in host memory)");
+  // 339 CPUs of it fit (16762194 entries); 340 do not (16811640).
+  EXPECT_TRUE(errors_of(R"({"platform": {"cpus": 339}, "tlb": {"stlb": {"sets": 4096}}})").empty());
+  EXPECT_EQ(errors_of(R"({"platform": {"cpus": 340}, "tlb": {"stlb": {"sets": 4096}}})").size(),
+            1u);
+  // The largest machine with the default TLBs fits.
+  EXPECT_TRUE(errors_of(R"({"platform": {"cpus": 1024}})").empty());
+}
+
+TEST(ConfigIo, BoundsApplyToOverridesToo) {
+  const auto errors =
+      errors_of("{}", {"platform.cpus=4096", "tlb.l1d_4k.ways=64", "tlb.l1d_4k.sets=2048"});
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0],
+            "test.json (with --set): /platform/cpus: expected an integer (1..1024), got 4096");
+  EXPECT_EQ(errors[1],
+            "test.json (with --set): /tlb/l1d_4k/sets: sets x ways is 131072 entries, above the "
+            "65536 one structure may have");
+}
+
+TEST(ConfigIo, SweepPointsAreBounded) {
+  // 100 x 100 x 11 = 110000 points, above the 100000 a sweep may have.
+  std::string values;
+  for (int i = 1; i <= 100; ++i)
+    values += (i == 1 ? "" : ", ") + std::to_string(i);
+  const std::string text = R"({"sweep": {"run.seed": [)" + values + R"(], "run.max_ops": [)" +
+                           values +
+                           R"(], "run.quantum_cycles": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}})";
+  try {
+    parse_sweep(text, "test.json", "/base", {});
+    FAIL() << "a sweep of 110000 points was accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(e.errors()[0],
+              "test.json: sweep: more than 100000 points; split it into several sweeps");
+  }
+}
+
 TEST(ConfigIo, SectionMustBeAnObject) {
   const auto errors = errors_of(R"({"platform": 4})");
   ASSERT_EQ(errors.size(), 1u);

@@ -428,6 +428,74 @@ TEST(TraceDemux, OneCpuRunningAheadQueuesTheOthersOps) {
   EXPECT_EQ(reader.peak_pending_ops(), 3000u);
 }
 
+TEST(TraceDemux, FromAFileACpuWithoutOpsReadsNothingAhead) {
+  // CPU 1 has no op at all: from a file, the first pass knows it and nothing is queued for it,
+  // however long the trace (from a stream, it would have to read and hold all of CPU 0's).
+  TempFolder folder;
+  std::string text = "mmusim-trace 1\ncpus 2\n";
+  for (int k = 0; k < 3000; ++k)
+    text += "0 compute " + std::to_string(k) + "\n";
+  write_file(folder.file("idle.trace"), text);
+  TraceReader reader(folder.file("idle.trace"));
+  Line l;
+  ASSERT_TRUE(reader.next_for(0, l.op, l.line));
+  EXPECT_EQ(l, (Line{compute(0), 3}));
+  EXPECT_FALSE(reader.next_for(1, l.op, l.line));
+  EXPECT_EQ(reader.peak_pending_ops(), 0u);
+  EXPECT_EQ(drain(reader, 0).size(), 2999u);
+  EXPECT_EQ(reader.peak_pending_ops(), 0u);
+}
+
+TEST(TraceDemux, FromAFileACpuPastItsLastOpStopsAtOnce) {
+  // Rounds of four CPUs, then CPU 0 alone: CPUs 1-3 are done after the rounds and read no
+  // further; CPU 0's 2000 ops after them are never queued.
+  TempFolder folder;
+  std::string text = round_robin_trace(10);
+  for (int k = 0; k < 2000; ++k)
+    text += "0 compute 7\n";
+  write_file(folder.file("tail.trace"), text);
+  TraceReader reader(folder.file("tail.trace"));
+  for (int c = 1; c < 4; ++c)
+    EXPECT_EQ(drain(reader, c).size(), 10u) << c;
+  // CPU 1 read ahead up to its last op (line 40): CPU 0's 10 ops and 9 each of CPUs 2 and 3,
+  // the most ever queued; no CPU read beyond the rounds.
+  EXPECT_EQ(reader.peak_pending_ops(), 28u);
+  EXPECT_EQ(drain(reader, 0).size(), 2010u);
+  EXPECT_EQ(reader.pending_ops(), 0u);
+}
+
+TEST(TraceDemux, FromAFileEndOfTraceChecksStillRun) {
+  TempFolder folder;
+  // An irq block left open by CPU 1 is reported though both CPUs stop at their last ops.
+  write_file(folder.file("irq.trace"),
+             "mmusim-trace 1\ncpus 2\n1 irq {\n0 compute 1\n1 compute 2\n# end\n\n");
+  TraceReader open_irq(folder.file("irq.trace"));
+  Line l;
+  ASSERT_TRUE(open_irq.next_for(1, l.op, l.line));
+  ASSERT_TRUE(open_irq.next_for(1, l.op, l.line));
+  ASSERT_TRUE(open_irq.next_for(0, l.op, l.line));
+  try {
+    open_irq.next_for(0, l.op, l.line);
+    FAIL() << "the open irq block was not reported";
+  } catch (const TraceError& e) {
+    EXPECT_STREQ(e.what(),
+                 (folder.file("irq.trace") + ":3: 'irq {' is never closed with '}'").c_str());
+  }
+  // A line naming a CPU the trace does not have is still met, by the CPU that reads on.
+  write_file(folder.file("cpu.trace"),
+             "mmusim-trace 1\ncpus 2\n0 compute 1\n1 compute 1\n2 compute 1\n");
+  TraceReader bad_cpu(folder.file("cpu.trace"));
+  ASSERT_TRUE(bad_cpu.next_for(0, l.op, l.line));
+  try {
+    bad_cpu.next_for(0, l.op, l.line);
+    FAIL() << "CPU 2 was not reported";
+  } catch (const TraceError& e) {
+    EXPECT_STREQ(e.what(), (folder.file("cpu.trace") +
+                            ":5: CPU 2 is not in the trace: its header says 'cpus 2'")
+                               .c_str());
+  }
+}
+
 TEST(TraceDemux, CountOpsCountsQueuedAndUnreadOps) {
   std::istringstream in(round_robin_trace(10));
   TraceReader reader(in, "rr.trace");
