@@ -1,6 +1,7 @@
 #include "mmu/page_table.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace mmusim::mmu {
 
@@ -135,6 +136,12 @@ std::optional<Pfn> PageTableEditor::new_table(Edit& edit) {
 
 bool PageTableEditor::walk(Pfn table, Level level, std::uint64_t first, std::uint64_t last,
                            Edit& edit) {
+  if (level == Level::kPt && (first & (kPageBytes - 1)) == 0 &&
+      (last & (kPageBytes - 1)) == kPageBytes - 1 &&
+      table.addr().value() + kPageBytes <= memory_.size_bytes() &&
+      (edit.op == Op::kUnmap || (edit.op == Op::kMap && edit.size == PageSize::k4K))) {
+    return edit_pt_run(table, first, last, edit);
+  }
   const std::uint64_t span = std::uint64_t{1} << level_shift(level);
   std::uint64_t va = first;
   for (;;) {
@@ -184,6 +191,51 @@ bool PageTableEditor::walk(Pfn table, Level level, std::uint64_t first, std::uin
     }
     if (sub_last == last) return true;
     va = sub_last + 1;
+  }
+}
+
+bool PageTableEditor::edit_pt_run(Pfn table, std::uint64_t first, std::uint64_t last, Edit& edit) {
+  // What walk() and edit_leaf() do entry by entry, without an address lookup per access: a
+  // table page never written reads as zero (an unmap then finds nothing), and one is
+  // materialised by its first write, as write_u64() would.
+  std::uint8_t* bytes = memory_.frame_if_materialised(table);
+  if (edit.op == Op::kUnmap && bytes == nullptr) return true;
+  const std::uint64_t base = table.addr().value();
+  const std::uint64_t leaf_bits = edit.flags.leaf_bits(Level::kPt);  // make_leaf()'s flag bits
+  for (std::uint64_t va = first;; va += kPageBytes) {
+    const std::uint64_t offset = std::uint64_t{level_index(VirtAddr{va}, Level::kPt)} * 8;
+    std::uint64_t raw = 0;
+    if (bytes != nullptr) std::memcpy(&raw, bytes + offset, sizeof raw);
+    const Pte old{raw};
+    if (edit.op == Op::kUnmap) {
+      if (old.present()) {  // a present PT entry is a 4 KiB leaf
+        const std::uint64_t zero = 0;
+        std::memcpy(bytes + offset, &zero, sizeof zero);
+        ++stats_.leaves_cleared;
+        if (observer_ != nullptr) {
+          observer_->leaf_changed(PhysAddr{base + offset}, VirtAddr{va}, PageSize::k4K);
+        }
+        ++edit.result.entries_written;
+      }
+    } else {
+      if (old.present()) {
+        edit.result.status = EditStatus::kAlreadyMapped;
+        edit.result.failed_at = VirtAddr{va};
+        return false;
+      }
+      Pfn frame = edit.next_frame;
+      if (edit.frames != nullptr) {
+        frame = (*edit.frames)[edit.frame_index++];
+      } else {
+        edit.next_frame = edit.next_frame + 1;
+      }
+      if (bytes == nullptr) bytes = memory_.frame_for_write(table);
+      const std::uint64_t leaf = (frame.addr().value() & pte_bits::kAddrMask) | leaf_bits;
+      std::memcpy(bytes + offset, &leaf, sizeof leaf);
+      ++stats_.leaves_set;
+      ++edit.result.entries_written;
+    }
+    if (va + (kPageBytes - 1) == last) return true;
   }
 }
 

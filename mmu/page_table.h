@@ -124,6 +124,9 @@ class PageTableEditor {
   // Applies the edit to [first, last] (inclusive) within the table at `level`.
   bool walk(Pfn table, Level level, std::uint64_t first, std::uint64_t last, Edit& edit);
   bool edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64_t va, Edit& edit);
+  // walk() at the PT level for a 4 KiB map or an unmap of whole pages: the same edits, entry
+  // by entry and in the same order, on the table page's bytes directly.
+  bool edit_pt_run(Pfn table, std::uint64_t first, std::uint64_t last, Edit& edit);
   std::optional<Pfn> new_table(Edit& edit);
   [[nodiscard]] PhysAddr slot_addr(Pfn table, Level level, std::uint64_t va) const {
     return table.addr() + std::uint64_t{level_index(VirtAddr{va}, level)} * 8;

@@ -74,6 +74,14 @@ class PhysMem {
   void zero_frame(Pfn pfn);
 
   [[nodiscard]] bool is_materialised(Pfn pfn) const { return find(pfn.value()) != nullptr; }
+  // A frame's bytes, for a run of accesses to one page (the page-table editor's): nullptr for
+  // a frame never written (it reads as zero), or the frame, materialised on demand. The frame
+  // must lie within the memory.
+  [[nodiscard]] std::uint8_t* frame_if_materialised(Pfn pfn) {
+    const Frame* frame = find(pfn.value());
+    return frame == nullptr ? nullptr : const_cast<Frame*>(frame)->data();
+  }
+  [[nodiscard]] std::uint8_t* frame_for_write(Pfn pfn) { return materialise(pfn.value())->data(); }
   [[nodiscard]] const PhysMemStats& stats() const { return stats_; }
 
  private:
