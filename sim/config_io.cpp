@@ -41,6 +41,46 @@ bool parse_u64(const std::string& text, std::uint64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF),
+// as JSON text must be: nlohmann::json refuses to write a string that is not.
+bool valid_utf8(const std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  auto continuation = [&](int count, unsigned char low, unsigned char high) {
+    if (end - p < count + 1 || p[1] < low || p[1] > high) return false;
+    for (int i = 2; i <= count; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xbf) return false;
+    }
+    p += count + 1;
+    return true;
+  };
+  while (p < end) {
+    const unsigned char c = *p;
+    bool ok = true;
+    if (c < 0x80) {
+      ++p;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      ok = continuation(1, 0x80, 0xbf);
+    } else if (c == 0xe0) {
+      ok = continuation(2, 0xa0, 0xbf);
+    } else if (c == 0xed) {
+      ok = continuation(2, 0x80, 0x9f);
+    } else if (c >= 0xe1 && c <= 0xef) {
+      ok = continuation(2, 0x80, 0xbf);
+    } else if (c == 0xf0) {
+      ok = continuation(3, 0x90, 0xbf);
+    } else if (c >= 0xf1 && c <= 0xf3) {
+      ok = continuation(3, 0x80, 0xbf);
+    } else if (c == 0xf4) {
+      ok = continuation(3, 0x80, 0x8f);
+    } else {
+      ok = false;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string page_size_list(tlb::PageSizeMask mask) {
   std::string out;
   for (int i = 0; i < mmu::kNumPageSizes; ++i) {
@@ -432,6 +472,11 @@ void apply_override(json& root, const std::string& assignment) {
   }
   if (row->section) {
     throw ConfigError({"--set " + assignment + ": '" + key + "' is a section, not a value"});
+  }
+  // A configuration is JSON text: a value that is not UTF-8 could be neither reported as a
+  // JSON value nor written to config.json.
+  if (!valid_utf8(text)) {
+    throw ConfigError({"--set " + key + "=...: the value is not valid UTF-8 text"});
   }
   json value;
   if (row->type == "integer") {

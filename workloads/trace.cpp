@@ -575,12 +575,16 @@ void TraceReader::fail(std::uint64_t line, const std::string& message) const {
 
 namespace {
 
-// The line without its comment and surrounding blanks.
+// Whitespace as split_words() has it (a form feed or vertical tab too, not only blanks), so
+// that a line stripped to something non-empty always has a first word.
+constexpr const char* kSpaces = " \t\n\v\f\r";
+
+// The line without its comment and surrounding whitespace.
 std::string strip(const std::string& raw) {
   std::string line = raw.substr(0, raw.find('#'));
-  const auto first = line.find_first_not_of(" \t\r");
+  const auto first = line.find_first_not_of(kSpaces);
   if (first == std::string::npos) return {};
-  const auto last = line.find_last_not_of(" \t\r");
+  const auto last = line.find_last_not_of(kSpaces);
   return line.substr(first, last - first + 1);
 }
 
@@ -712,7 +716,7 @@ bool TraceReader::read_line(int& cpu, Op& op, std::uint64_t& line) {
   }
   line = line_;
   op_line_read_ = line_;
-  const auto space = text.find_first_of(" \t");
+  const auto space = text.find_first_of(kSpaces);
   const std::string cpu_text = text.substr(0, space);
   std::uint64_t cpu_value = 0;
   if (!to_u64(cpu_text, cpu_value)) {

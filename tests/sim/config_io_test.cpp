@@ -250,6 +250,26 @@ TEST(ConfigIo, OverrideErrors) {
             "test.json (with --set): /platform/cpus: expected an integer (1..1024), got 0");
 }
 
+// Found by fuzzing (tests/fuzz/corpus/set/crash-*): a --set value that is not UTF-8 made
+// nlohmann::json throw type_error (an internal error, exit status 1) when the value was
+// quoted in a message or written back as JSON. It is the user's mistake, reported as one.
+TEST(ConfigIo, OverrideValueMustBeUtf8) {
+  for (const std::string& assignment :
+       {std::string("flush.mechanism=\xfb"), std::string("description=\xc2"),
+        std::string("tlb.stlb.replacement=\xff"), std::string("platform.memory.size=4\xe0\x80K"),
+        std::string("description=\xed\xa0\x80"), std::string("description=\xf4\x90\x80\x80")}) {
+    const auto errors = errors_of("{}", {assignment});
+    ASSERT_EQ(errors.size(), 1u) << assignment;
+    EXPECT_EQ(errors[0], "--set " + assignment.substr(0, assignment.find('=')) +
+                             "=...: the value is not valid UTF-8 text");
+  }
+  // Well-formed UTF-8 is a value like any other.
+  const ExperimentConfig config =
+      parse_config("{}", "test.json", "", {"description=caf\xc3\xa9 \xf0\x9f\x99\x82"});
+  EXPECT_EQ(config.description, "caf\xc3\xa9 \xf0\x9f\x99\x82");
+  EXPECT_NO_THROW(config_to_json(config).dump());
+}
+
 TEST(ConfigIo, ResolvedConfigRoundTrips) {
   const ExperimentConfig config = parse_config(
       R"({"platform": {"cpus": 8, "memory": {"size": 3221225472}},

@@ -605,6 +605,16 @@ TEST(TraceErrors, ErrorSurfacesWhenItsLineIsReachedWithItsOwnNumber) {
 
 // --- reading the file itself ------------------------------------------------------------------
 
+// Found by fuzzing (tests/fuzz/corpus/trace/crash-7b15b6bb...): a header line holding only a
+// form feed was not blank to the line stripper but had no words, and its first word was read
+// anyway. Form feeds and vertical tabs are whitespace everywhere, as between words.
+TEST(TraceErrors, FormFeedAndVerticalTabLinesAreBlank) {
+  EXPECT_EQ(error_of("mmusim-trace 1\n\f\n\v \n0 load 0x0\n\f\n1\vcompute 3\f\n"), "no error");
+  EXPECT_EQ(error_of("mmusim-trace 1\n\f\n"), "no error");
+  EXPECT_EQ(error_of("\f\n"),
+            "t.trace:1: empty file: not an mmusim trace (no 'mmusim-trace 1' line)");
+}
+
 TEST(TraceErrors, FileThatCannotBeOpened) {
   const std::string path = "/nonexistent-mmusim-folder/none.trace";
   try {
