@@ -586,8 +586,13 @@ int dispatch(int argc, char* argv[]) {
         "--jobs, --point, --emit-jobs and --emit-slurm go with 'run CONFIG.json' (or with no "
         "command, for the default experiment)");
   }
-  if (cli.jobs < 1)
-    return fail_usage("--jobs " + std::to_string(cli.jobs) + ": expected at least 1");
+  // Each job is a whole simulation in its own process: more at once than this would exhaust
+  // any host before it sped anything up.
+  constexpr int kMaxJobs = 256;
+  if (cli.jobs < 1 || cli.jobs > kMaxJobs) {
+    return fail_usage("--jobs " + std::to_string(cli.jobs) + ": expected a number from 1 to " +
+                      std::to_string(kMaxJobs));
+  }
   if (cli.point && (cli.jobs_given || cli.emit_jobs || !cli.emit_slurm.empty())) {
     return fail_usage(
         "--point runs one point; it does not go with --jobs, --emit-jobs or "

@@ -257,6 +257,17 @@ TEST_F(Sweep, TwoJobsGiveByteIdenticalResults) {
   }
 }
 
+TEST_F(Sweep, JobsAreBounded) {
+  // Points run at once, each a process of its own: 1 to 256.
+  for (const char* jobs : {"0", "257"}) {
+    const Outcome outcome = mmusim(std::string("run sweep.json --out out --jobs ") + jobs);
+    EXPECT_EQ(outcome.status, 2);
+    EXPECT_EQ(outcome.err, std::string("mmusim: --jobs ") + jobs +
+                               ": expected a number from 1 to 256\n(see 'mmusim --help')\n");
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
 TEST_F(Sweep, OnePointRunsAloneToTheSameStats) {
   ASSERT_EQ(mmusim("run sweep.json --out all -q").status, 0);
   const Outcome single = mmusim("run sweep.json --point 1 --out single");
