@@ -290,6 +290,23 @@ struct RunConfig {
   }
 };
 
+// Checks of the guest's own books (vmalloc/invariants.h), for soak runs.
+struct SanitizerConfig {
+  bool check_invariants_after_purge = false;
+
+  template <class V>
+  void visit(V& v) {
+    v.boolean("check_invariants_after_purge", check_invariants_after_purge,
+              "check the guest's books after every lazy purge (lazy page count against the "
+              "lazily freed areas, area tree and list, vmap blocks, page ownership, no kernel "
+              "page mapped twice unless a caller's vmap/vm_map_ram did it); when the run "
+              "completes, the last CPU to finish frees everything still allocated, purges, and "
+              "checks that /proc/vmallocinfo holds only early areas and every page is back in "
+              "the allocator (that teardown's work counts in the statistics). Violations: "
+              "sanitizer.invariant_violations, with their text in the log");
+  }
+};
+
 // What a sweep's summary table shows below its points.
 enum class SweepCompare : std::uint8_t {
   kAuto,   // with exactly two points, the second against the first
@@ -345,6 +362,7 @@ struct ExperimentConfig {
   vmalloc::VmallocConfig vmalloc;
   workloads::WorkloadConfig workload;
   RunConfig run;
+  SanitizerConfig sanitizer;
   OutputConfig output;
 
   template <class V>
@@ -359,6 +377,7 @@ struct ExperimentConfig {
               "the guest kernel's vmalloc: build and boot options, the page allocator under it");
     v.section("workload", workload, "what the CPUs run");
     v.section("run", run, "seed, time quantum, limits and checks");
+    v.section("sanitizer", sanitizer, "checks of the guest's books (slow; for soak runs)");
     v.section("output", output, "what goes into the output folder");
   }
 };

@@ -246,6 +246,11 @@ void Cpu::halt(std::uint64_t until) {
 }
 
 void Cpu::idle_until_everyone_finished() {
+  // The last CPU to run out of ops tears the guest down while the others still take IPIs.
+  if (platform_.guest_sanitizer() != nullptr && platform_.last_to_finish() &&
+      !platform_.stopping()) {
+    guest_teardown();
+  }
   finished_ = true;
   finish_cycle_ = now();
   platform_.cpu_finished();

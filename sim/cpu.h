@@ -169,6 +169,9 @@ class Cpu : public sc_core::sc_module {
   // Halts until `until` (0: until an interrupt) or an IPI.
   void halt(std::uint64_t until);
   void idle_until_everyone_finished();
+  // sanitizer.check_invariants_after_purge: frees what the run left and checks that
+  // nothing is left (sim/guest_sanitizer.cpp).
+  void guest_teardown();
   void run_pending_work();
 
   int id_;

@@ -341,7 +341,9 @@ void Cpu::execute_guest(const Op& op) {
       failed_if(mapped < 0);
       GuestHandle* handle =
           op.has(op_flags::kHandleAddr) ? platform_.find_handle(op.name_view()) : nullptr;
-      if (handle != nullptr && mapped >= 0 && addr == handle->addr) {
+      // Pages mapped anywhere in the handle's area stay the caller's until it is unmapped
+      // (percpu maps each CPU's unit at an offset): freed now, they would stay mapped.
+      if (handle != nullptr && mapped >= 0) {
         handle->pages.insert(handle->pages.end(), pages.begin(), pages.end());
       } else {
         GuestHandle owner;

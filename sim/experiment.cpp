@@ -15,6 +15,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "sim/config_io.h"
+#include "sim/guest_sanitizer.h"
 #include "sim/interrupt.h"
 #include "sim/sampler.h"
 #include "sim/stats_io.h"
@@ -351,6 +352,13 @@ nlohmann::ordered_json collect_stats(const Platform& platform) {
   sanitizer["stale_tlb_hits"] = total.translation.stale_hits;
   sanitizer["va_reuse_with_stale_tlb"] = platform.va_reuse_with_stale_tlb();
   sanitizer["va_reuse_stale_entries"] = platform.va_reuse_stale_entries();
+  if (const GuestSanitizer* checker = platform.guest_sanitizer()) {
+    sanitizer["invariant_checks"] = checker->checks();
+    sanitizer["invariant_violations"] = checker->violations();
+    sanitizer["invariant_messages"] = checker->messages();
+    sanitizer["teardown"] = checker->teardown();
+    sanitizer["teardown_frees"] = checker->teardown_frees();
+  }
   if (const tlb::StaleTracker* tracker = platform.tracker()) {
     const ordered_json counters = stats_to_json(tracker->stats());
     for (const auto& item : counters.items())

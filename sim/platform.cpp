@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "sim/guest_sanitizer.h"
 #include "sim/interrupt.h"
 #include "sim/kernel_services.h"
 #include "sim/sampler.h"
@@ -79,6 +80,10 @@ Platform::Platform(sc_core::sc_module_name name, const ExperimentConfig& config)
       vmalloc::make_layout(static_cast<int>(config.mmu.paging_levels), config.vmalloc.kaslr,
                            config.run.seed),
       config.vmalloc, config.latency.vmalloc);
+  if (config.sanitizer.check_invariants_after_purge) {
+    sanitizer_ = std::make_unique<GuestSanitizer>(*this);
+    guest_->set_purge_hook([this] { sanitizer_->after_purge(); });
+  }
   if (config.output.sample_interval_cycles != 0) {
     sampler_ = std::make_unique<Sampler>("sampler", *this, config.output.sample_interval_cycles,
                                          config.output.max_samples);

@@ -36,6 +36,7 @@
 
 namespace mmusim::sim {
 
+class GuestSanitizer;
 class Sampler;
 
 // Why a run ended.
@@ -109,6 +110,8 @@ class Platform : public sc_core::sc_module {
   // wakes the CPUs waiting for it.
   [[nodiscard]] GuestHandle* find_handle(std::string_view name);
   GuestHandle& bind_handle(std::string_view name, GuestHandle handle);
+  // Every bound handle, by name (the end-of-run teardown frees what they hold).
+  [[nodiscard]] std::map<std::string, GuestHandle, std::less<>>& handles() { return handles_; }
   // A CPU waiting for a handle to be bound: before and after it waits on handle_bound_event().
   void begin_handle_wait();
   void end_handle_wait() { --handle_waiters_; }
@@ -166,6 +169,11 @@ class Platform : public sc_core::sc_module {
   void set_progress_hook(ProgressHook hook) { progress_hook_ = std::move(hook); }
   void cpu_finished();
   [[nodiscard]] bool all_finished() const { return finished_ == cpus_.size(); }
+  // Whether every CPU but the one asking has finished.
+  [[nodiscard]] bool last_to_finish() const { return finished_ + 1 == cpus_.size(); }
+  // The guest's invariant checks (sanitizer.check_invariants_after_purge), or nullptr.
+  [[nodiscard]] GuestSanitizer* guest_sanitizer() { return sanitizer_.get(); }
+  [[nodiscard]] const GuestSanitizer* guest_sanitizer() const { return sanitizer_.get(); }
   // Notified when every CPU has finished, and when the run stops (every waiting CPU then wakes
   // up and unwinds). Each CPU waits on its own copies of these (Cpu::wake_stop()).
   [[nodiscard]] sc_core::sc_event& all_finished_event() { return all_finished_event_; }
@@ -219,6 +227,7 @@ class Platform : public sc_core::sc_module {
   bool sync_without_wait_ = false;
   std::unique_ptr<vmalloc::Kernel> kernel_;
   std::unique_ptr<vmalloc::Vmalloc> guest_;
+  std::unique_ptr<GuestSanitizer> sanitizer_;
   std::deque<vmalloc::VmStruct> early_vms_;  // the callers' own vm_structs of boot registrations
   std::map<std::string, GuestHandle, std::less<>> handles_;
   sc_core::sc_event handle_bound_event_;

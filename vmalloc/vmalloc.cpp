@@ -619,6 +619,7 @@ bool Vmalloc::__purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end) {
   stats_.areas_purged += record.areas;
   stats_.pages_purged += record.pages;
   record_purge(record);
+  if (purge_hook_) purge_hook_();
   return true;
 }
 

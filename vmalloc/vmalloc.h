@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -365,12 +366,19 @@ class Vmalloc {
   // of skipping along the augmented tree; both give the same results and charges. For tests.
   void use_linear_area_search(bool linear) { linear_area_search_ = linear; }
 
+  // Called at the end of every purge that freed areas (vmalloc/invariants.h's checks run
+  // there when the machine asks for them); nothing by default.
+  void set_purge_hook(std::function<void()> hook) { purge_hook_ = std::move(hook); }
+
   // The internal allocator, exposed for tests.
   VmapArea* alloc_vmap_area(std::uint64_t size, std::uint64_t align, std::uint64_t vstart,
                             std::uint64_t vend, int node, std::uint32_t gfp_mask);
   VmapArea* find_vmap_area(std::uint64_t addr);
 
  private:
+  friend class InvariantChecker;  // vmalloc/invariants.h reads the books
+  friend class InvariantView;
+
   // The kva allocator.
   VmapArea* __find_vmap_area(std::uint64_t addr);
   void __insert_vmap_area(VmapArea* va);
@@ -465,6 +473,7 @@ class Vmalloc {
   std::unordered_set<VmStruct*> live_vms_;
 
   bool linear_area_search_ = false;
+  std::function<void()> purge_hook_;
 
   std::uint64_t oopses_ = 0;  // BUGs and oopses reported so far
   VmallocStats stats_;
