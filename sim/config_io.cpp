@@ -429,11 +429,15 @@ bool parse_bytes(const std::string& text, std::uint64_t& out) {
   return parse_u64(text, out);
 }
 
-std::vector<SchemaRow> config_schema() {
-  std::vector<SchemaRow> rows;
-  ExperimentConfig defaults;
-  SchemaCollector collector(rows, "");
-  defaults.visit(collector);
+const std::vector<SchemaRow>& config_schema() {
+  // Built once: every --set override looks its key up here.
+  static const std::vector<SchemaRow> rows = [] {
+    std::vector<SchemaRow> collected;
+    ExperimentConfig defaults;
+    SchemaCollector collector(collected, "");
+    defaults.visit(collector);
+    return collected;
+  }();
   return rows;
 }
 
@@ -444,7 +448,7 @@ void apply_override(json& root, const std::string& assignment) {
   }
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
-  const auto rows = config_schema();
+  const auto& rows = config_schema();
   auto row =
       std::find_if(rows.begin(), rows.end(), [&](const SchemaRow& r) { return r.key == key; });
   if (row == rows.end()) {

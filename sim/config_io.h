@@ -55,7 +55,7 @@ struct SchemaRow {
   std::string description;
   bool section = false;
 };
-std::vector<SchemaRow> config_schema();
+const std::vector<SchemaRow>& config_schema();
 
 // Applies "dotted.key=value" to a JSON document, converting the value to the key's type.
 // Throws ConfigError for an unknown key or a value that does not fit the type.
