@@ -11,22 +11,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_fixture.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using mmusim::test_support::CliFixture;
+using mmusim::test_support::Outcome;
+using mmusim::test_support::slurp;
 
 // One plain run at the hardware level, for the tests of a run's behaviour (the default
 // experiment is a sweep): 4 CPUs, each with its own working set, a few 2 MiB pages and a
@@ -38,36 +30,12 @@ constexpr const char* kHardwareConfig = R"({
 })";
 
 // A fresh working folder per test.
-class Cli : public testing::Test {
+class Cli : public CliFixture {
  protected:
+  Cli() : CliFixture("mmusim_e2e") {}
   void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(testing::TempDir()) / ("mmusim_e2e_" + std::string(info->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliFixture::SetUp();
     write("hw.json", kHardwareConfig);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
-  Outcome mmusim(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt";
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string command = "cd '" + dir_.string() + "' && '" + MMUSIM_BINARY + "' " + args +
-                                " >'" + out.string() + "' 2>'" + err.string() + "'";
-    const int raw = std::system(command.c_str());
-    Outcome outcome;
-    outcome.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    outcome.out = slurp(out);
-    outcome.err = slurp(err);
-    return outcome;
-  }
-
-  fs::path write(const std::string& name, const std::string& text) {
-    const fs::path path = dir_ / name;
-    std::ofstream(path) << text;
-    return path;
   }
 
   // stats.json without its "host" section, the only part allowed to differ between runs.
@@ -77,8 +45,6 @@ class Cli : public testing::Test {
     stats.erase("host");
     return stats.dump(1);
   }
-
-  fs::path dir_;
 };
 
 constexpr const char* kSmall = "run hw.json --set workload.hw_synthetic.accesses_per_cpu=500";

@@ -14,23 +14,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_fixture.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using mmusim::test_support::CliFixture;
+using mmusim::test_support::Outcome;
+using mmusim::test_support::slurp;
 using nlohmann::json;
-
-struct Outcome {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 const fs::path kConfigs = fs::path(MMUSIM_SOURCE_DIR) / "configs";
 
@@ -43,32 +35,9 @@ std::vector<fs::path> json_files(const fs::path& dir) {
   return {files.begin(), files.end()};
 }
 
-class Configs : public testing::Test {
+class Configs : public CliFixture {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(testing::TempDir()) / ("mmusim_configs_" + std::string(info->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
-  Outcome mmusim(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt";
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string command = "cd '" + dir_.string() + "' && '" + MMUSIM_BINARY + "' " + args +
-                                " >'" + out.string() + "' 2>'" + err.string() + "'";
-    const int raw = std::system(command.c_str());
-    Outcome outcome;
-    outcome.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    outcome.out = slurp(out);
-    outcome.err = slurp(err);
-    return outcome;
-  }
-
-  fs::path dir_;
+  Configs() : CliFixture("mmusim_configs") {}
 };
 
 TEST_F(Configs, EveryConfigurationValidates) {

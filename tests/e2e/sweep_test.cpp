@@ -12,23 +12,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_fixture.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using mmusim::test_support::CliFixture;
+using mmusim::test_support::Outcome;
+using mmusim::test_support::slurp;
 using nlohmann::json;
-
-struct Outcome {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // CPU 0 allocates, fills and frees three 16 KiB buffers. With lazy_max_pages fixed at 0 every
 // lazy free purges at once: 3 purges of one area of 4 pages and its guard page, each a
@@ -61,41 +53,13 @@ const std::vector<std::string> kDirs = {
     "p003_platform.cpus=4_flush.mechanism=invlpgb",
 };
 
-class Sweep : public testing::Test {
+class Sweep : public CliFixture {
  protected:
+  Sweep() : CliFixture("mmusim_sweep") {}
   void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(testing::TempDir()) / ("mmusim_sweep_" + std::string(info->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliFixture::SetUp();
     write("guest.trace", kGuestTrace);
     write("sweep.json", kSweep);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
-  // Runs a shell command line in the test's folder.
-  Outcome shell(const std::string& line) {
-    const fs::path out = dir_ / "stdout.txt";
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string command = "cd '" + dir_.string() + "' && " + line + " >'" + out.string() +
-                                "' 2>'" + err.string() + "'";
-    const int raw = std::system(command.c_str());
-    Outcome outcome;
-    outcome.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    outcome.out = slurp(out);
-    outcome.err = slurp(err);
-    return outcome;
-  }
-  Outcome mmusim(const std::string& args) {
-    return shell("'" + std::string(MMUSIM_BINARY) + "' " + args);
-  }
-
-  fs::path write(const std::string& name, const std::string& text) {
-    const fs::path path = dir_ / name;
-    std::ofstream(path) << text;
-    return path;
   }
 
   json stats(const fs::path& folder) { return json::parse(slurp(dir_ / folder / "stats.json")); }
@@ -121,8 +85,6 @@ class Sweep : public testing::Test {
     }
     return rows;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(Sweep, TwoByTwoWritesAFolderPerPointAndResultsMatchingThem) {
