@@ -218,17 +218,8 @@ bool PageTableEditor::edit_pt_run(Pfn table, std::uint64_t first, std::uint64_t 
         ++edit.result.entries_written;
       }
     } else {
-      if (old.present()) {
-        edit.result.status = EditStatus::kAlreadyMapped;
-        edit.result.failed_at = VirtAddr{va};
-        return false;
-      }
-      Pfn frame = edit.next_frame;
-      if (edit.frames != nullptr) {
-        frame = (*edit.frames)[edit.frame_index++];
-      } else {
-        edit.next_frame = edit.next_frame + 1;
-      }
+      if (edit.refuse_mapped(old, va)) return false;
+      const Pfn frame = edit.take_frame(1);
       if (bytes == nullptr) bytes = memory_.frame_for_write(table);
       const std::uint64_t leaf = (frame.addr().value() & pte_bits::kAddrMask) | leaf_bits;
       std::memcpy(bytes + offset, &leaf, sizeof leaf);
@@ -242,17 +233,8 @@ bool PageTableEditor::edit_pt_run(Pfn table, std::uint64_t first, std::uint64_t 
 bool PageTableEditor::edit_leaf(PhysAddr slot, Pte old, Level level, std::uint64_t va, Edit& edit) {
   switch (edit.op) {
     case Op::kMap: {
-      if (old.present()) {
-        edit.result.status = EditStatus::kAlreadyMapped;
-        edit.result.failed_at = VirtAddr{va};
-        return false;
-      }
-      Pfn frame = edit.next_frame;
-      if (edit.frames != nullptr) {
-        frame = (*edit.frames)[edit.frame_index++];
-      } else {
-        edit.next_frame = edit.next_frame + (page_bytes(edit.size) >> kPageShift);
-      }
+      if (edit.refuse_mapped(old, va)) return false;
+      const Pfn frame = edit.take_frame(page_bytes(edit.size) >> kPageShift);
       memory_.write_u64(slot, make_leaf(level, frame, edit.flags).raw());
       ++stats_.leaves_set;
       break;

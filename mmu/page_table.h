@@ -118,6 +118,21 @@ class PageTableEditor {
     PteFlags flags;
     std::vector<PhysAddr>* slots = nullptr;  // populate
     EditResult result;
+
+    // map: the frame for the next page of `frames_per_page` frames.
+    Pfn take_frame(std::uint64_t frames_per_page) {
+      if (frames != nullptr) return (*frames)[frame_index++];
+      const Pfn frame = next_frame;
+      next_frame = next_frame + frames_per_page;
+      return frame;
+    }
+    // map: an entry already present stops the edit there.
+    bool refuse_mapped(Pte old, std::uint64_t va) {
+      if (!old.present()) return false;
+      result.status = EditStatus::kAlreadyMapped;
+      result.failed_at = VirtAddr{va};
+      return true;
+    }
   };
 
   EditResult apply(Pfn root, VirtAddr va, std::uint64_t length, Edit& edit);
