@@ -582,6 +582,12 @@ ExperimentConfig parse_config(const std::string& text, const std::string& name,
     if (colon != std::string::npos) what = what.substr(colon);
     throw ConfigError(
         {name + ":" + std::to_string(line) + ":" + std::to_string(column) + ": JSON " + what});
+  } catch (const json::out_of_range& e) {
+    // A number beyond a double ("1e999"): the parser names the number but not its place.
+    std::string what = e.what();
+    const auto bracket = what.find("] ");
+    if (bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw ConfigError({name + ": JSON " + what});
   }
   if (!root.is_object()) {
     throw ConfigError({name + ": the configuration must be a JSON object"});

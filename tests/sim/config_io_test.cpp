@@ -270,6 +270,15 @@ TEST(ConfigIo, OverrideValueMustBeUtf8) {
   EXPECT_NO_THROW(config_to_json(config).dump());
 }
 
+// Found by fuzzing (tests/fuzz/corpus/config/crash-*): a number beyond a double made the JSON
+// parser throw out_of_range, which was reported as an internal error (exit status 1).
+TEST(ConfigIo, NumberBeyondADoubleIsAConfigError) {
+  EXPECT_EQ(errors_of("3e425"),
+            std::vector<std::string>{"test.json: JSON number overflow parsing '3e425'"});
+  EXPECT_EQ(errors_of(R"({"platform": {"cpus": 7E777}})"),
+            std::vector<std::string>{"test.json: JSON number overflow parsing '7E777'"});
+}
+
 TEST(ConfigIo, ResolvedConfigRoundTrips) {
   const ExperimentConfig config = parse_config(
       R"({"platform": {"cpus": 8, "memory": {"size": 3221225472}},
