@@ -39,6 +39,24 @@ struct Held {
   VmStruct* vm = nullptr;
 };
 
+// Gives back what `item` holds, with the call that matches how it was obtained.
+void release(Vmalloc& guest, const Held& item) {
+  switch (item.kind) {
+    case Held::kVmalloc:
+      guest.vfree(item.addr);
+      break;
+    case Held::kVmap:
+      guest.vunmap(item.addr);
+      break;
+    case Held::kVmMapRam:
+      guest.vm_unmap_ram(item.addr, item.count);
+      break;
+    case Held::kVmArea:
+      guest.free_vm_area(item.vm);
+      break;
+  }
+}
+
 // A random mix on two CPUs, checked after every step and after every purge; then everything
 // is freed and purged, and the end-of-run check must find nothing left.
 void run_clean_mix(UnmapAliases mode, std::uint64_t seed) {
@@ -82,26 +100,11 @@ void run_clean_mix(UnmapAliases mode, std::uint64_t seed) {
       const std::size_t index = rng.below(held.size());
       const Held item = held[index];
       held.erase(held.begin() + static_cast<long>(index));
-      switch (item.kind) {
-        case Held::kVmalloc:
-          if (rng.below(3) == 0) {
-            kernel.set_interrupt(true);
-            guest.vfree(item.addr);  // deferred
-            kernel.set_interrupt(false);
-          } else {
-            guest.vfree(item.addr);
-          }
-          break;
-        case Held::kVmap:
-          guest.vunmap(item.addr);
-          break;
-        case Held::kVmMapRam:
-          guest.vm_unmap_ram(item.addr, item.count);
-          break;
-        case Held::kVmArea:
-          guest.free_vm_area(item.vm);
-          break;
-      }
+      // A third of the vfrees come from interrupt context, so they are deferred.
+      const bool in_interrupt = item.kind == Held::kVmalloc && rng.below(3) == 0;
+      kernel.set_interrupt(in_interrupt);
+      release(guest, item);
+      kernel.set_interrupt(false);
     } else if (op < 96) {
       guest.vm_unmap_aliases();
     } else {
@@ -112,22 +115,8 @@ void run_clean_mix(UnmapAliases mode, std::uint64_t seed) {
   }
   EXPECT_GT(purges_checked, 10u);
 
-  for (const Held& item : held) {
-    switch (item.kind) {
-      case Held::kVmalloc:
-        guest.vfree(item.addr);
-        break;
-      case Held::kVmap:
-        guest.vunmap(item.addr);
-        break;
-      case Held::kVmMapRam:
-        guest.vm_unmap_ram(item.addr, item.count);
-        break;
-      case Held::kVmArea:
-        guest.free_vm_area(item.vm);
-        break;
-    }
-  }
+  for (const Held& item : held)
+    release(guest, item);
   kernel.run_work(0);
   kernel.run_work(1);
   for (const auto& pages : caller_pages) {
